@@ -1,0 +1,272 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+
+	"github.com/pipebuild/pipe/schema"
+)
+
+// scope is what expressions in one stage may see: the declared variables,
+// the environment and the artifacts of the stage's upstream stages. Its Go
+// type is built once so that expr-lang type-checks references at validate
+// time ("unknown name vars.sute").
+type scope struct {
+	typ       reflect.Type // struct{Vars; Env; Stages}
+	varFields map[string]int
+	stages    []string // upstream stage names, in the Stages struct's order
+	funcs     []expr.Option
+}
+
+var (
+	artifactType = reflect.TypeFor[map[string]string]()
+	envType      = reflect.TypeFor[map[string]string]()
+)
+
+// varGoType maps a declared variable type to the Go type expressions see.
+func varGoType(t string) reflect.Type {
+	switch t {
+	case "number":
+		return reflect.TypeFor[float64]()
+	case "bool":
+		return reflect.TypeFor[bool]()
+	case "list":
+		return reflect.TypeFor[[]any]()
+	case "map":
+		return reflect.TypeFor[map[string]any]()
+	}
+	return reflect.TypeFor[string]()
+}
+
+// newScope builds the expression scope for variables vars (in order) and
+// upstream stages ups.
+func newScope(vars *schema.Map[*schema.Variable], ups []string, funcs []expr.Option) *scope {
+	s := &scope{varFields: map[string]int{}, stages: ups, funcs: funcs}
+	var vf []reflect.StructField
+	for i, name := range vars.Keys {
+		v := vars.Values[name]
+		vf = append(vf, reflect.StructField{
+			Name: fmt.Sprintf("V%d", i),
+			Type: varGoType(v.Type),
+			Tag:  reflect.StructTag(fmt.Sprintf(`expr:%q`, name)),
+		})
+		s.varFields[name] = i
+	}
+	artifactStruct := reflect.StructOf([]reflect.StructField{{
+		Name: "Artifact", Type: artifactType, Tag: `expr:"artifact"`,
+	}})
+	var sf []reflect.StructField
+	for i, name := range ups {
+		sf = append(sf, reflect.StructField{
+			Name: fmt.Sprintf("S%d", i), Type: artifactStruct,
+			Tag: reflect.StructTag(fmt.Sprintf(`expr:%q`, name)),
+		})
+	}
+	s.typ = reflect.StructOf([]reflect.StructField{
+		{Name: "Vars", Type: reflect.StructOf(vf), Tag: `expr:"vars"`},
+		{Name: "Env", Type: envType, Tag: `expr:"env"`},
+		{Name: "Stages", Type: reflect.StructOf(sf), Tag: `expr:"stages"`},
+	})
+	return s
+}
+
+// value builds the scope's value from variable values, the environment and
+// upstream artifacts (missing artifacts stay empty).
+func (s *scope) value(vars map[string]any, env map[string]string, arts map[string]map[string]string) any {
+	v := reflect.New(s.typ).Elem()
+	vv := v.Field(0)
+	for name, i := range s.varFields {
+		if val, ok := vars[name]; ok && val != nil {
+			f := vv.Field(i)
+			rv := reflect.ValueOf(val)
+			if rv.Type().ConvertibleTo(f.Type()) {
+				f.Set(rv.Convert(f.Type()))
+			}
+		}
+	}
+	v.Field(1).Set(reflect.ValueOf(env))
+	sv := v.Field(2)
+	for i, name := range s.stages {
+		sv.Field(i).Field(0).Set(reflect.ValueOf(arts[name]))
+	}
+	return v.Interface()
+}
+
+// interp evaluates (or, with val nil, type-checks) expressions in a scope.
+// It records every variable the expressions reference.
+type interp struct {
+	sc   *scope
+	val  any // nil: check only
+	refs map[string]bool
+
+	mu    sync.Mutex
+	progs map[string]*vm.Program
+}
+
+var _ schema.Interp = (*interp)(nil)
+
+func newInterp(sc *scope, val any) *interp {
+	return &interp{sc: sc, val: val, refs: map[string]bool{}, progs: map[string]*vm.Program{}}
+}
+
+// Checking reports that this interp only type-checks.
+func (in *interp) Checking() bool { return in.val == nil }
+
+func (in *interp) compile(src string, pos schema.Pos) (*vm.Program, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if p, ok := in.progs[src]; ok {
+		return p, nil
+	}
+	opts := append([]expr.Option{expr.Env(reflect.New(in.sc.typ).Elem().Interface()), expr.DisableBuiltin("now")}, in.sc.funcs...)
+	p, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, exprError(src, pos, err)
+	}
+	collectRefs(p.Node(), in.refs)
+	in.progs[src] = p
+	return p, nil
+}
+
+// exprError positions an expr-lang error inside the YAML scalar.
+func exprError(src string, pos schema.Pos, err error) error {
+	var fe *file.Error
+	msg := err.Error()
+	if errors.As(err, &fe) {
+		msg = fe.Message
+		if fe.Line <= 1 {
+			pos.Col += 4 + fe.Column // past "${{ "
+		}
+	}
+	return schema.Errorf(pos, "in expression %q: %s", src, msg)
+}
+
+// Eval implements schema.Interp.
+func (in *interp) Eval(src string, pos schema.Pos) (any, error) {
+	p, err := in.compile(src, pos)
+	if err != nil {
+		return nil, err
+	}
+	if in.val == nil {
+		return schema.Typed{Type: p.Node().Type()}, nil
+	}
+	out, err := expr.Run(p, in.val)
+	if err != nil {
+		return nil, schema.Errorf(pos, "in expression %q: %v", src, unwrapRuntime(err))
+	}
+	return out, nil
+}
+
+// Interpolate implements schema.Interp.
+func (in *interp) Interpolate(s string, pos schema.Pos) (string, error) {
+	var b strings.Builder
+	var errs schema.Errors
+	for {
+		i := strings.Index(s, "${{")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		if i > 0 && s[i-1] == '$' { // "$${{" is a literal "${{"
+			b.WriteString(s[:i-1] + "${{")
+			s = s[i+3:]
+			continue
+		}
+		j := strings.Index(s[i:], "}}")
+		if j < 0 {
+			errs.Add(pos, "unterminated ${{ in %q", s)
+			break
+		}
+		b.WriteString(s[:i])
+		v, err := in.Eval(strings.TrimSpace(s[i+3:i+j]), pos)
+		if err != nil {
+			errs.Append(pos, err)
+		} else if _, typed := v.(schema.Typed); !typed {
+			b.WriteString(render(v))
+		}
+		s = s[i+j+2:]
+	}
+	return b.String(), errs.Err()
+}
+
+// render formats a value interpolated into a string.
+func render(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case float64:
+		return fmt.Sprint(t)
+	case []any, map[string]any, map[string]string:
+		b, _ := json.Marshal(t)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+func unwrapRuntime(err error) string {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	return err.Error()
+}
+
+// collectRefs records the variables named as vars.NAME in an expression.
+func collectRefs(n ast.Node, refs map[string]bool) {
+	ast.Walk(&n, refVisitor(refs))
+}
+
+type refVisitor map[string]bool
+
+func (r refVisitor) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok {
+		return
+	}
+	id, ok := m.Node.(*ast.IdentifierNode)
+	if !ok || id.Value != "vars" {
+		return
+	}
+	if p, ok := m.Property.(*ast.StringNode); ok {
+		r[p.Value] = true
+	}
+}
+
+// functions returns pipe's expression functions. timestamp is frozen once
+// per run; file reads relative to dir.
+func functions(dir, timestamp string) []expr.Option {
+	return []expr.Option{
+		expr.Function("timestamp", func(...any) (any, error) { return timestamp, nil },
+			new(func() string)),
+		expr.Function("file", func(p ...any) (any, error) {
+			path := p[0].(string)
+			if !filepath.IsAbs(path) {
+				path = filepath.Join(dir, path)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("file(%q): %w", p[0], errors.Unwrap(err))
+			}
+			return string(b), nil
+		}, new(func(string) string)),
+		expr.Function("sha256", func(p ...any) (any, error) {
+			sum := sha256.Sum256([]byte(p[0].(string)))
+			return hex.EncodeToString(sum[:]), nil
+		}, new(func(string) string)),
+	}
+}

@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/expr-lang/expr"
+
+	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/schema"
+	"github.com/pipebuild/pipe/stages"
+)
+
+// Options say how to load a pipeline.
+type Options struct {
+	// File is the pipeline file's path.
+	File string
+	// Inputs give variable values.
+	Inputs VarInputs
+	// Builders and Provisioners are the registries of known types.
+	Builders     *builders.Registry
+	Provisioners *stages.Registry
+	// Only keeps these stages and their ancestors.
+	Only []string
+	// Now is the run's frozen time for timestamp(); zero means time.Now().
+	Now time.Time
+}
+
+// Pipeline is a loaded, validated pipeline: its variables resolved, every
+// expression type-checked, and its node graph built.
+type Pipeline struct {
+	File *schema.File
+	// Name scopes the pipeline's cache records.
+	Name string
+	// Dir is the pipeline file's directory.
+	Dir string
+	// Vars holds every variable's value.
+	Vars map[string]any
+	// Secrets are the sensitive values to mask, longest first.
+	Secrets []string
+
+	graph     *graph
+	env       map[string]string
+	timestamp string
+	funcs     []expr.Option
+}
+
+// implicitBuilder is used when a file declares no builders.
+const implicitBuilder = "local"
+
+// Nodes returns the nodes in topological order.
+func (p *Pipeline) Nodes() []*Node { return p.graph.nodes }
+
+// Node returns the node named name.
+func (p *Pipeline) Node(name string) (*Node, bool) {
+	n, ok := p.graph.byName[name]
+	return n, ok
+}
+
+// Load reads, validates and resolves a pipeline. Every problem is reported
+// at once as positioned errors.
+func Load(opts Options) (*Pipeline, error) {
+	f, err := schema.Load(opts.File)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(filepath.Dir(opts.File))
+	if err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	p := &Pipeline{File: f, Name: f.Name, Dir: dir, env: environ(opts.Inputs.Environ),
+		timestamp: now.UTC().Format(time.RFC3339)}
+	p.Name = DefaultName(f)
+	p.funcs = functions(dir, p.timestamp)
+	var errs schema.Errors
+	if !validName(p.Name) {
+		errs.Add(f.Pos, "pipeline name %q may only hold letters, digits, '.', '_' and '-'", p.Name)
+	}
+	vals, err := resolveVars(f, opts.Inputs)
+	errs.Append(f.Pos, err)
+	p.Vars = vals
+	if err == nil {
+		errs.Append(f.Pos, p.validateVars())
+	}
+	p.Secrets = sensitiveValues(f, vals)
+
+	errs = append(errs, p.checkBuilders(opts.Builders)...)
+	order, cerrs := stageOrder(f)
+	errs = append(errs, cerrs...)
+	errs = append(errs, checkFrom(f)...)
+	if opts.Only != nil {
+		keep, err := selectStages(f, opts.Only)
+		if err != nil {
+			return nil, err
+		}
+		order = filter(order, keep)
+	}
+	implicit := ""
+	if _, ok := opts.Builders.Lookup(implicitBuilder); ok && f.Builders.Len() == 0 {
+		implicit = implicitBuilder
+		f.Builders.Set(implicitBuilder, f.Pos, &schema.Builder{Type: implicitBuilder, Pos: f.Pos})
+	}
+	sb, berrs := stageBuilders(f, order, implicit)
+	errs = append(errs, berrs...)
+	if len(cerrs) == 0 {
+		p.graph = newGraph(order, sb, f)
+		errs = append(errs, p.checkNodes(opts.Builders, opts.Provisioners)...)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func validName(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
+}
+
+func filter(order []string, keep map[string]bool) []string {
+	var out []string
+	for _, s := range order {
+		if keep[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func environ(env []string) map[string]string {
+	if env == nil {
+		env = os.Environ()
+	}
+	m := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// validateVars evaluates every variable's validation conditions.
+func (p *Pipeline) validateVars() error {
+	var errs schema.Errors
+	sc := newScope(&p.File.Variables, nil, p.funcs)
+	in := newInterp(sc, sc.value(p.Vars, p.env, nil))
+	for _, name := range p.File.Variables.Keys {
+		for _, v := range p.File.Variables.Values[name].Validation {
+			src := strings.TrimSpace(v.Condition)
+			if isWhole := strings.HasPrefix(src, "${{") && strings.HasSuffix(src, "}}"); isWhole {
+				src = strings.TrimSpace(src[3 : len(src)-2])
+			}
+			ok, err := in.Eval(src, v.Pos)
+			if err != nil {
+				errs.Append(v.Pos, err)
+				continue
+			}
+			if b, isBool := ok.(bool); !isBool {
+				errs.Add(v.Pos, "variable %q: validation condition is not a boolean", name)
+			} else if !b {
+				msg := v.Message
+				if msg == "" {
+					msg = "validation failed: " + src
+				}
+				errs.Add(v.Pos, "variable %q: %s", name, msg)
+			}
+		}
+	}
+	return errs.Err()
+}
+
+// checkFrom reports `from:` values naming no stage.
+func checkFrom(f *schema.File) schema.Errors {
+	var errs schema.Errors
+	for _, name := range f.Stages.Keys {
+		st := f.Stages.Values[name]
+		if st.From == "" {
+			continue
+		}
+		if _, ok := f.Stages.Get(st.From); !ok {
+			errs.Add(st.KeyPos["from"], "stage %q: from: unknown stage %q%s", name, st.From, suggest(st.From, f.Stages.Keys))
+		}
+	}
+	return errs
+}
+
+// checkBuilders type-checks every builder entry against its type.
+func (p *Pipeline) checkBuilders(reg *builders.Registry) schema.Errors {
+	var errs schema.Errors
+	in := newInterp(newScope(&p.File.Variables, nil, p.funcs), nil)
+	for _, name := range p.File.Builders.Keys {
+		def := p.File.Builders.Values[name]
+		if !validName(name) {
+			errs.Add(p.File.Builders.Pos[name], "builder name %q may only hold letters, digits, '.', '_' and '-'", name)
+		}
+		b, ok := reg.Lookup(def.Type)
+		if !ok {
+			if def.Type != "" {
+				errs.Add(def.TypePos, "builder %q: unknown type %q (known: %s)%s", name, def.Type, strings.Join(reg.Types(), ", "), suggest(def.Type, reg.Types()))
+			}
+			continue
+		}
+		errs = append(errs, def.Config.Decode(b.NewConfig(), in, "type", "source")...)
+		errs = append(errs, checkSource(b, def.Source, in)...)
+	}
+	return errs
+}
+
+func checkSource(b builders.Builder, src schema.Raw, in schema.Interp) schema.Errors {
+	if src.IsZero() {
+		return nil
+	}
+	s := b.NewSource()
+	if s == nil {
+		return schema.Errors{schema.Errorf(src.Pos, "builder type %q takes no source", b.Type())}
+	}
+	return src.Decode(s, in)
+}
+
+// checkNodes resolves each node's builder and provisioners and type-checks
+// every stage-level part against them.
+func (p *Pipeline) checkNodes(breg *builders.Registry, preg *stages.Registry) schema.Errors {
+	var errs schema.Errors
+	checked := map[string]bool{}
+	for _, n := range p.graph.nodes {
+		n.BuilderDef = p.File.Builders.Values[n.BuilderName]
+		n.Builder, _ = breg.Lookup(n.BuilderDef.Type)
+		n.scope = newScope(&p.File.Variables, ancestors(p.File, n.Stage), p.funcs)
+		n.Provisioners = make([]stages.Provisioner, len(n.Def.Provision))
+		for i, pr := range n.Def.Provision {
+			if impl, ok := preg.Lookup(pr.Type); ok {
+				n.Provisioners[i] = impl
+			} else if !checked[n.Stage] {
+				errs.Add(pr.Pos, "unknown provisioner %q (known: %s)%s", pr.Type, strings.Join(preg.Types(), ", "), suggest(pr.Type, preg.Types()))
+			}
+		}
+		if n.Builder == nil || checked[n.Stage+"\x00"+n.BuilderDef.Type] {
+			continue
+		}
+		checked[n.Stage] = true
+		checked[n.Stage+"\x00"+n.BuilderDef.Type] = true
+		errs = append(errs, p.checkStage(n)...)
+	}
+	return errs
+}
+
+// checkStage type-checks one stage's parts for one builder type.
+func (p *Pipeline) checkStage(n *Node) schema.Errors {
+	in := newInterp(n.scope, nil)
+	def := n.Def
+	var errs schema.Errors
+	if n.Up == nil {
+		errs = append(errs, checkSource(n.Builder, def.Source, in)...)
+	} else if !def.Source.IsZero() {
+		errs.Add(def.Source.Pos, "stage %q has from: %q, so it starts from that stage's image and cannot have a source", n.Stage, def.From)
+	}
+	for i, pr := range def.Provision {
+		if impl := n.Provisioners[i]; impl != nil {
+			errs = append(errs, pr.Config.Decode(impl.NewConfig(), in)...)
+		}
+	}
+	var when bool
+	errs = append(errs, def.When.Decode(&when, in)...)
+	errs = append(errs, def.Image.Decode(&schema.Image{}, in)...)
+	for _, o := range def.Outputs {
+		var m map[string]any
+		errs = append(errs, o.Decode(&m, in)...)
+	}
+	return errs
+}
+
+// String describes the node for messages: its name and YAML position.
+func (n *Node) String() string {
+	return fmt.Sprintf("%s (%s)", n.Name, n.Def.Pos)
+}
+
+// DefaultName is a pipeline's name: its `name:`, or else the name of the
+// directory holding its file.
+func DefaultName(f *schema.File) string {
+	if f.Name != "" {
+		return f.Name
+	}
+	dir, err := filepath.Abs(filepath.Dir(f.Path))
+	if err != nil {
+		return filepath.Base(filepath.Dir(f.Path))
+	}
+	return filepath.Base(dir)
+}

@@ -1,0 +1,181 @@
+package pipeline
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/pipeline/cache"
+	"github.com/pipebuild/pipe/schema"
+	"github.com/pipebuild/pipe/stages"
+)
+
+// resolved is a node with every expression evaluated: what its builder and
+// provisioners are given, and its cache key.
+type resolved struct {
+	node  *Node
+	when  bool
+	spec  *builders.Spec
+	provs []resolvedProv
+	lines []cache.Line
+	id    cache.ActionID
+	// vars maps each variable the node references to an HMAC of its value.
+	vars map[string]string
+}
+
+type resolvedProv struct {
+	impl stages.Provisioner
+	def  *schema.Provisioner
+	cfg  any
+}
+
+// resolve evaluates a node's parts with its upstream's artifact (nil for a
+// root, or when the upstream is not built yet) and computes its key.
+func (p *Pipeline) resolve(n *Node, up *builders.Artifact, st *cache.Store) (*resolved, error) {
+	arts := map[string]map[string]string{}
+	if up != nil {
+		arts[n.Up.Stage] = artifactValue(up)
+	}
+	for u := n.Up; u != nil; u = u.Up {
+		if _, ok := arts[u.Stage]; !ok {
+			arts[u.Stage] = map[string]string{}
+		}
+	}
+	in := newInterp(n.scope, n.scope.value(p.Vars, p.env, arts))
+	r := &resolved{node: n, spec: &builders.Spec{
+		Node: n.Name, Pipeline: p.Name, Dir: p.Dir, Upstream: up, StoreDir: st.Dir(),
+	}}
+	var errs schema.Errors
+	errs = append(errs, n.Def.When.Decode(&r.when, in)...)
+	if n.Def.When.IsZero() {
+		r.when = true
+	}
+	r.spec.Config = n.Builder.NewConfig()
+	errs = append(errs, n.BuilderDef.Config.Decode(r.spec.Config, in, "type", "source")...)
+	if n.Up == nil {
+		src := n.Def.Source
+		if src.IsZero() {
+			src = n.BuilderDef.Source
+		}
+		if s := n.Builder.NewSource(); s != nil {
+			errs = append(errs, src.Decode(s, in)...)
+			r.spec.Source = s
+		}
+	}
+	img := &schema.Image{}
+	errs = append(errs, n.Def.Image.Decode(img, in)...)
+	r.spec.Image = img
+	for _, o := range n.Def.Outputs {
+		var m map[string]any
+		errs = append(errs, o.Decode(&m, in)...)
+		r.spec.Outputs = append(r.spec.Outputs, m)
+	}
+	for i, def := range n.Def.Provision {
+		rp := resolvedProv{impl: n.Provisioners[i], def: def, cfg: n.Provisioners[i].NewConfig()}
+		errs = append(errs, def.Config.Decode(rp.cfg, in)...)
+		r.provs = append(r.provs, rp)
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	r.vars = p.varHashes(in.refs, st.Secret())
+	if err := p.key(r, st); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// artifactValue is what `stages.NAME.artifact` shows expressions.
+func artifactValue(a *builders.Artifact) map[string]string {
+	m := map[string]string{"id": a.ID, "output_id": a.OutputID, "builder": a.Builder}
+	for k, v := range a.Data {
+		m[k] = v
+	}
+	return m
+}
+
+// key validates the node's parts and writes its key lines: the builder's,
+// each provisioner's and the upstream's OutputID. A line holding a sensitive
+// value is replaced by its HMAC.
+func (p *Pipeline) key(r *resolved, st *cache.Store) error {
+	n := r.node
+	k := cache.NewKey(st.Secret(), st.Files())
+	k.Add("builder.type", n.Builder.Type())
+	var errs schema.Errors
+	if err := n.Builder.Prepare(r.spec); err != nil {
+		errs.Add(n.BuilderDef.Pos, "builder %q: %v", n.BuilderName, err)
+	} else if err := n.Builder.Key(r.spec, k.WithPrefix("builder")); err != nil {
+		errs.Add(n.Def.Pos, "stage %q on %q: %v", n.Stage, n.BuilderName, err)
+	}
+	for i, rp := range r.provs {
+		pk := k.WithPrefix(fmt.Sprintf("provision[%d].%s", i, rp.def.Type))
+		if err := rp.impl.Prepare(rp.cfg, p.Dir); err != nil {
+			errs.Add(rp.def.Pos, "%s: %v", rp.def.Type, err)
+		} else if err := rp.impl.Key(rp.cfg, p.Dir, pk); err != nil {
+			errs.Add(rp.def.Pos, "%s: %v", rp.def.Type, err)
+		}
+	}
+	if r.spec.Upstream != nil {
+		k.Add("upstream", r.spec.Upstream.OutputID)
+	}
+	if err := errs.Err(); err != nil {
+		return err
+	}
+	r.lines = p.maskLines(k.Lines(), st.Secret())
+	r.id = cache.Sum(r.lines)
+	return nil
+}
+
+// maskLines replaces every line whose value contains a sensitive value by
+// an HMAC of that value.
+func (p *Pipeline) maskLines(lines []cache.Line, secret []byte) []cache.Line {
+	if len(p.Secrets) == 0 {
+		return lines
+	}
+	out := make([]cache.Line, len(lines))
+	for i, l := range lines {
+		out[i] = l
+		for _, s := range p.Secrets {
+			if strings.Contains(l.Value, s) || strings.Contains(l.Name, s) {
+				out[i] = cache.Line{Name: maskString(l.Name, p.Secrets), Value: "hmac:" + hmacHex(secret, l.Value)}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// varHashes returns an HMAC of each referenced variable's value, so that a
+// plan can say "variable X changed" without storing the value.
+func (p *Pipeline) varHashes(refs map[string]bool, secret []byte) map[string]string {
+	out := map[string]string{}
+	names := make([]string, 0, len(refs))
+	for name := range refs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if v, ok := p.Vars[name]; ok {
+			out[name] = hmacHex(secret, fmt.Sprintf("%T:%s", v, render(v)))
+		}
+	}
+	return out
+}
+
+func hmacHex(secret []byte, s string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// maskString replaces every secret in s with "***".
+func maskString(s string, secrets []string) string {
+	for _, sec := range secrets {
+		s = strings.ReplaceAll(s, sec, "***")
+	}
+	return s
+}
