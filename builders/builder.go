@@ -49,6 +49,14 @@ type Machine interface {
 	Capture(ctx context.Context) (*Artifact, error)
 }
 
+// HostDirMachine is implemented by machines that are a directory on the host
+// (the null builder's work tree). The scheduler passes HostDir to
+// provisioners as stages.Env.HostDir, where shell-local runs.
+type HostDirMachine interface {
+	Machine
+	HostDir() string
+}
+
 // Exister is implemented by builders whose artifacts can disappear outside
 // pipe (cloud images, pruned directories). A cache hit is trusted only when
 // Exists reports true.
