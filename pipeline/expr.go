@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -134,28 +135,63 @@ func (in *interp) compile(src string, pos schema.Pos) (*vm.Program, error) {
 	opts := append([]expr.Option{expr.Env(reflect.New(in.sc.typ).Elem().Interface()), expr.DisableBuiltin("now")}, in.sc.funcs...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
-		return nil, exprError(src, pos, err)
+		return nil, in.exprError(src, pos, err)
 	}
 	collectRefs(p.Node(), in.refs)
 	in.progs[src] = p
 	return p, nil
 }
 
-// exprError positions an expr-lang error inside the YAML scalar.
-func exprError(src string, pos schema.Pos, err error) error {
+// noField is expr-lang's message for a missing struct field; the scope's
+// structs are generated, so it is translated into the user's words.
+var noField = regexp.MustCompile(`^type struct \{.*\} has no field (\S+)$`)
+
+// exprError positions an expr-lang error inside the YAML scalar, pos being
+// where the expression's text starts.
+func (in *interp) exprError(src string, pos schema.Pos, err error) error {
 	var fe *file.Error
 	msg := err.Error()
 	if errors.As(err, &fe) {
 		msg = fe.Message
 		if fe.Line <= 1 {
-			pos.Col += 4 + fe.Column // past "${{ "
+			pos.Col += fe.Column
 		}
+	}
+	if m := noField.FindStringSubmatch(msg); m != nil {
+		msg = in.unknownName(src, m[1])
 	}
 	return schema.Errorf(pos, "in expression %q: %s", src, msg)
 }
 
-// Eval implements schema.Interp.
+// unknownName explains a reference to a variable or stage that the scope
+// lacks.
+func (in *interp) unknownName(src, name string) string {
+	switch {
+	case strings.Contains(src, "vars."+name):
+		var names []string
+		for n := range in.sc.varFields {
+			names = append(names, n)
+		}
+		return fmt.Sprintf("unknown variable %q%s", name, suggest(name, names))
+	case strings.Contains(src, "stages."+name):
+		if len(in.sc.stages) == 0 {
+			return fmt.Sprintf("unknown stage %q: this stage has no upstream stages", name)
+		}
+		return fmt.Sprintf("unknown stage %q: only upstream stages are visible here (%s)%s",
+			name, strings.Join(in.sc.stages, ", "), suggest(name, in.sc.stages))
+	}
+	return fmt.Sprintf("unknown name %q", name)
+}
+
+// Eval implements schema.Interp. pos is the scalar's position; the
+// expression text starts after "${{ ".
 func (in *interp) Eval(src string, pos schema.Pos) (any, error) {
+	pos.Col += 4
+	return in.eval(src, pos)
+}
+
+// eval evaluates src, whose text starts at pos.
+func (in *interp) eval(src string, pos schema.Pos) (any, error) {
 	p, err := in.compile(src, pos)
 	if err != nil {
 		return nil, err
@@ -174,6 +210,7 @@ func (in *interp) Eval(src string, pos schema.Pos) (any, error) {
 func (in *interp) Interpolate(s string, pos schema.Pos) (string, error) {
 	var b strings.Builder
 	var errs schema.Errors
+	offset := 0 // of s within the scalar, for error columns
 	for {
 		i := strings.Index(s, "${{")
 		if i < 0 {
@@ -182,7 +219,7 @@ func (in *interp) Interpolate(s string, pos schema.Pos) (string, error) {
 		}
 		if i > 0 && s[i-1] == '$' { // "$${{" is a literal "${{"
 			b.WriteString(s[:i-1] + "${{")
-			s = s[i+3:]
+			s, offset = s[i+3:], offset+i+3
 			continue
 		}
 		j := strings.Index(s[i:], "}}")
@@ -191,13 +228,16 @@ func (in *interp) Interpolate(s string, pos schema.Pos) (string, error) {
 			break
 		}
 		b.WriteString(s[:i])
-		v, err := in.Eval(strings.TrimSpace(s[i+3:i+j]), pos)
+		inner := s[i+3 : i+j]
+		epos := pos
+		epos.Col += offset + i + 3 + len(inner) - len(strings.TrimLeft(inner, " "))
+		v, err := in.eval(strings.TrimSpace(inner), epos)
 		if err != nil {
 			errs.Append(pos, err)
 		} else if _, typed := v.(schema.Typed); !typed {
 			b.WriteString(render(v))
 		}
-		s = s[i+j+2:]
+		s, offset = s[i+j+2:], offset+i+j+2
 	}
 	return b.String(), errs.Err()
 }

@@ -63,10 +63,12 @@ func (p *Pipeline) Node(name string) (*Node, bool) {
 // Load reads, validates and resolves a pipeline. Every problem is reported
 // at once as positioned errors.
 func Load(opts Options) (*Pipeline, error) {
+	var errs schema.Errors
 	f, err := schema.Load(opts.File)
-	if err != nil {
+	if f == nil {
 		return nil, err
 	}
+	errs.Append(schema.Pos{File: opts.File}, err)
 	dir, err := filepath.Abs(filepath.Dir(opts.File))
 	if err != nil {
 		return nil, err
@@ -79,7 +81,6 @@ func Load(opts Options) (*Pipeline, error) {
 		timestamp: now.UTC().Format(time.RFC3339)}
 	p.Name = DefaultName(f)
 	p.funcs = functions(dir, p.timestamp)
-	var errs schema.Errors
 	if !validName(p.Name) {
 		errs.Add(f.Pos, "pipeline name %q may only hold letters, digits, '.', '_' and '-'", p.Name)
 	}
@@ -152,11 +153,8 @@ func (p *Pipeline) validateVars() error {
 	in := newInterp(sc, sc.value(p.Vars, p.env, nil))
 	for _, name := range p.File.Variables.Keys {
 		for _, v := range p.File.Variables.Values[name].Validation {
-			src := strings.TrimSpace(v.Condition)
-			if isWhole := strings.HasPrefix(src, "${{") && strings.HasSuffix(src, "}}"); isWhole {
-				src = strings.TrimSpace(src[3 : len(src)-2])
-			}
-			ok, err := in.Eval(src, v.Pos)
+			src := v.Condition.Source()
+			ok, err := in.eval(src, v.KeyPos["condition"])
 			if err != nil {
 				errs.Append(v.Pos, err)
 				continue

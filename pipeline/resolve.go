@@ -172,6 +172,9 @@ func hmacHex(secret []byte, s string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// Mask replaces every sensitive value in s with "***".
+func (p *Pipeline) Mask(s string) string { return maskString(s, p.Secrets) }
+
 // maskString replaces every secret in s with "***".
 func maskString(s string, secrets []string) string {
 	for _, sec := range secrets {

@@ -40,9 +40,10 @@ func resolveVars(f *schema.File, in VarInputs) (map[string]any, error) {
 			continue
 		}
 		if v.HasDefault && v.Default != nil {
-			val, err := convertVar(v.Type, v.Default)
+			val, err := convertVarOf(v, v.Default)
 			if err != nil {
 				errs.Add(v.Pos, "variable %q: default: %v", name, err)
+				vals[name] = nil
 				continue
 			}
 			vals[name] = val
@@ -59,7 +60,7 @@ func resolveVars(f *schema.File, in VarInputs) (map[string]any, error) {
 		if !ok || !declared {
 			continue // an undeclared PIPE_VAR_ may be meant for another pipeline
 		}
-		setFromText(vals, name, v.Type, val, schema.Pos{File: "environment " + k}, &errs)
+		setFromText(vals, name, v, val, schema.Pos{File: "environment " + k}, &errs)
 	}
 	for _, path := range in.VarFiles {
 		readVarFile(f, path, vals, &errs)
@@ -74,7 +75,7 @@ func resolveVars(f *schema.File, in VarInputs) (map[string]any, error) {
 		case !declared:
 			errs.Add(pos, "undeclared variable %q%s", name, suggest(name, f.Variables.Keys))
 		default:
-			setFromText(vals, name, v.Type, val, pos, &errs)
+			setFromText(vals, name, v, val, pos, &errs)
 		}
 	}
 	var missing []string
@@ -89,17 +90,23 @@ func resolveVars(f *schema.File, in VarInputs) (map[string]any, error) {
 
 // setFromText parses a command-line or environment value: strings as they
 // are, everything else as YAML flow syntax.
-func setFromText(vals map[string]any, name, typ, text string, pos schema.Pos, errs *schema.Errors) {
+func setFromText(vals map[string]any, name string, v *schema.Variable, text string, pos schema.Pos, errs *schema.Errors) {
 	var raw any = text
-	if typ != "string" {
+	if v.Type != "string" {
 		if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
-			errs.Add(pos, "variable %q: cannot parse %q as %s", name, text, typ)
+			shown := strconv.Quote(text)
+			if v.Sensitive {
+				shown = "the value"
+			}
+			errs.Add(pos, "variable %q: cannot parse %s as %s", name, shown, v.Type)
+			vals[name] = nil // given, though bad: not also "has no value"
 			return
 		}
 	}
-	val, err := convertVar(typ, raw)
+	val, err := convertVarOf(v, raw)
 	if err != nil {
 		errs.Add(pos, "variable %q: %v", name, err)
+		vals[name] = nil
 		return
 	}
 	vals[name] = val
@@ -137,13 +144,24 @@ func readVarFile(f *schema.File, path string, vals map[string]any, errs *schema.
 			errs.Add(pos, "variable %q: %v", name, err)
 			continue
 		}
-		val, err := convertVar(v.Type, raw)
+		val, err := convertVarOf(v, raw)
 		if err != nil {
 			errs.Add(schema.NodePos(path, kv.Value), "variable %q: %v", name, err)
+			vals[name] = nil
 			continue
 		}
 		vals[name] = val
 	}
+}
+
+// convertVarOf converts a value for variable v; the error of a sensitive
+// variable does not show the value.
+func convertVarOf(v *schema.Variable, raw any) (any, error) {
+	val, err := convertVar(v.Type, raw)
+	if err != nil && v.Sensitive {
+		return nil, fmt.Errorf("expected a %s (value not shown: the variable is sensitive)", v.Type)
+	}
+	return val, err
 }
 
 // convertVar checks raw against a declared type and normalises it: numbers

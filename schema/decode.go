@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Interp evaluates the ${{ }} expressions met while decoding. A checking
@@ -67,8 +68,22 @@ func NodePos(file string, n ast.Node) Pos {
 	if n == nil || n.GetToken() == nil {
 		return Pos{File: file}
 	}
+	// A block mapping's token is the ':' of its first key; its first key
+	// is where a reader sees it start.
+	if m, ok := n.(*ast.MappingNode); ok && !m.IsFlowStyle && len(m.Values) > 0 {
+		n = m.Values[0].Key
+	}
 	p := n.GetToken().Position
 	return Pos{File: file, Line: p.Line, Col: p.Column}
+}
+
+// textPos is where a scalar's text starts: past its opening quote, if any.
+func (d *Decoder) textPos(n ast.Node) Pos {
+	pos := d.Pos(n)
+	if tk := n.GetToken(); tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType) {
+		pos.Col++
+	}
+	return pos
 }
 
 func (d *Decoder) errorf(n ast.Node, format string, args ...any) {
@@ -262,7 +277,7 @@ func (d *Decoder) interpolate(n ast.Node, s string) (string, bool) {
 		d.errorf(n, "expressions are not allowed here")
 		return "", false
 	}
-	out, err := d.Interp.Interpolate(s, d.Pos(n))
+	out, err := d.Interp.Interpolate(s, d.textPos(n))
 	if err != nil {
 		d.errs.Append(d.Pos(n), err)
 		return "", false
@@ -328,7 +343,7 @@ func (d *Decoder) decodeExpr(n ast.Node, s string, v reflect.Value) {
 		d.errorf(n, "expressions are not allowed here")
 		return
 	}
-	val, err := d.Interp.Eval(exprSource(s), d.Pos(n))
+	val, err := d.Interp.Eval(exprSource(s), d.textPos(n))
 	if err != nil {
 		d.errs.Append(d.Pos(n), err)
 		return
@@ -448,7 +463,7 @@ func (d *Decoder) generic(n ast.Node) any {
 				d.errorf(n, "expressions are not allowed here")
 				return nil
 			}
-			v, err := d.Interp.Eval(exprSource(s), d.Pos(n))
+			v, err := d.Interp.Eval(exprSource(s), d.textPos(n))
 			d.errs.Append(d.Pos(n), err)
 			if _, typed := v.(Typed); typed {
 				return nil

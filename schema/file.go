@@ -58,10 +58,11 @@ type Variable struct {
 
 // Validation is a condition on a variable's value.
 type Validation struct {
-	Pos Pos `yaml:"-"`
+	Pos    Pos            `yaml:"-"`
+	KeyPos map[string]Pos `yaml:"-"`
 	// Condition is an expression over `vars` that must be true, for example
 	// `${{ len(vars.suite) > 0 }}`.
-	Condition string `yaml:"condition"`
+	Condition Expr `yaml:"condition"`
 	// Message is printed when the condition is false.
 	Message string `yaml:"message"`
 }
@@ -120,6 +121,28 @@ type Provisioner struct {
 	Pos    Pos
 	Type   string
 	Config Raw
+}
+
+// Expr is an expression kept as written, with or without its ${{ }}: the
+// pipeline evaluates it once the values it needs are known.
+type Expr string
+
+func (e *Expr) decodeYAML(d *Decoder, n ast.Node) {
+	s, ok := scalarString(n)
+	if !ok {
+		d.errorf(n, "expected an expression, got %s", describe(n))
+		return
+	}
+	*e = Expr(s)
+}
+
+// Source returns the expression's text without its ${{ }}.
+func (e Expr) Source() string {
+	s := strings.TrimSpace(string(e))
+	if isWholeExpr(s) {
+		return exprSource(s)
+	}
+	return s
 }
 
 // Duration is a time.Duration written as "90s", "168h" or "7d".
@@ -210,7 +233,9 @@ func Load(path string) (*File, error) {
 }
 
 // Parse parses a pipeline file's bytes, reporting every structural problem
-// at once.
+// at once. On structural errors it still returns the partly decoded file, so
+// that the caller can report its own problems in the same pass; on a YAML
+// syntax error the file is nil.
 func Parse(path string, src []byte) (*File, error) {
 	af, err := parser.ParseBytes(src, 0)
 	if err != nil {

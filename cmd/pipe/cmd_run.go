@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -47,7 +48,7 @@ func newRunCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stderr, "pipe: write manifest: %v\n", err)
 			}
 			if !jsonOut {
-				printSummary(g, res)
+				printSummary(g, p, res)
 			}
 			switch {
 			case res.Interrupted:
@@ -90,7 +91,7 @@ func isTerminal(w any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func printSummary(g *globals, res *pipeline.Result) {
+func printSummary(g *globals, p *pipeline.Pipeline, res *pipeline.Result) {
 	counts := map[pipeline.Status]int{}
 	for _, n := range res.Nodes {
 		counts[n.Status]++
@@ -105,7 +106,11 @@ func printSummary(g *globals, res *pipeline.Result) {
 	fmt.Fprintf(g.stdout, "summary: %s\n", strings.Join(parts, ", "))
 	for _, n := range res.Nodes {
 		if n.Err != nil && n.Status == pipeline.StatusFailed {
-			fmt.Fprintf(g.stderr, "pipe: %s\n", n.Err)
+			fmt.Fprintf(g.stderr, "pipe: %s\n", p.Mask(n.Err.Error()))
+			var se *pipeline.StepError
+			if errors.As(n.Err, &se) && len(se.Tail) > 0 {
+				fmt.Fprintf(g.stderr, "last lines of output:\n  %s\n", strings.Join(se.Tail, "\n  "))
+			}
 		}
 	}
 }
