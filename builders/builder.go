@@ -64,6 +64,13 @@ type Exister interface {
 	Exists(ctx context.Context, spec *Spec, a *Artifact) (bool, error)
 }
 
+// OutputBuilder is implemented by builders that publish images to places
+// named in a stage's `outputs:` (a registry, an OCI layout). NewOutput
+// returns a pointer to a zero output struct, decoded strictly.
+type OutputBuilder interface {
+	NewOutput() any
+}
+
 // Publisher is implemented by builders with fields kept out of the key
 // (names, tags, sharing, outputs). Publish applies them to a built or reused
 // artifact and must be idempotent.
@@ -88,8 +95,9 @@ type Spec struct {
 	Upstream *Artifact
 	// Image is the stage's image config (`image:`), possibly nil.
 	Image any
-	// Outputs are the stage's resolved outputs.
-	Outputs []map[string]any
+	// Outputs are the stage's resolved outputs: values NewOutput returned,
+	// for a builder that implements OutputBuilder.
+	Outputs []any
 	// WorkDir is a private, empty, per-node directory in the cache store that
 	// the builder may use for the duration of the build.
 	WorkDir string

@@ -266,9 +266,13 @@ func (p *Pipeline) checkStage(n *Node) schema.Errors {
 	var when bool
 	errs = append(errs, def.When.Decode(&when, in)...)
 	errs = append(errs, def.Image.Decode(&schema.Image{}, in)...)
+	ob, ok := n.Builder.(builders.OutputBuilder)
 	for _, o := range def.Outputs {
-		var m map[string]any
-		errs = append(errs, o.Decode(&m, in)...)
+		if !ok {
+			errs.Add(o.Pos, "stage %q: builder type %q has no outputs", n.Stage, n.Builder.Type())
+			continue
+		}
+		errs = append(errs, o.Decode(ob.NewOutput(), in)...)
 	}
 	return errs
 }

@@ -69,10 +69,12 @@ func (p *Pipeline) resolve(n *Node, up *builders.Artifact, st *cache.Store) (*re
 	img := &schema.Image{}
 	errs = append(errs, n.Def.Image.Decode(img, in)...)
 	r.spec.Image = img
-	for _, o := range n.Def.Outputs {
-		var m map[string]any
-		errs = append(errs, o.Decode(&m, in)...)
-		r.spec.Outputs = append(r.spec.Outputs, m)
+	if ob, ok := n.Builder.(builders.OutputBuilder); ok {
+		for _, o := range n.Def.Outputs {
+			out := ob.NewOutput()
+			errs = append(errs, o.Decode(out, in)...)
+			r.spec.Outputs = append(r.spec.Outputs, out)
+		}
 	}
 	for i, def := range n.Def.Provision {
 		rp := resolvedProv{impl: n.Provisioners[i], def: def, cfg: n.Provisioners[i].NewConfig()}

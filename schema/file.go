@@ -280,4 +280,9 @@ type Image struct {
 	Labels map[string]string `yaml:"labels"`
 	// ExposedPorts lists ports, as "80/tcp" or "53/udp".
 	ExposedPorts []string `yaml:"exposed_ports"`
+	// Cleanup, on unless set to false, empties /etc/machine-id and removes
+	// SSH host keys, apt lists and caches, logs and /tmp's contents before
+	// the stage is captured: images are safer to share and rebuilds more
+	// often bit-identical.
+	Cleanup *bool `yaml:"cleanup"`
 }
