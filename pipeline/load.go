@@ -228,6 +228,9 @@ func (p *Pipeline) checkNodes(breg *builders.Registry, preg *stages.Registry) sc
 	checked := map[string]bool{}
 	for _, n := range p.graph.nodes {
 		n.BuilderDef = p.File.Builders.Values[n.BuilderName]
+		if n.BuilderDef == nil {
+			continue // an unknown builder, reported by stageBuilders
+		}
 		n.Builder, _ = breg.Lookup(n.BuilderDef.Type)
 		n.scope = newScope(&p.File.Variables, ancestors(p.File, n.Stage), p.funcs)
 		n.Provisioners = make([]stages.Provisioner, len(n.Def.Provision))

@@ -111,12 +111,14 @@ func (l Errors) Error() string {
 // Suggest returns the candidate closest to s, if it is close enough to be a
 // plausible typo, or "".
 func Suggest(s string, candidates []string) string {
+	// Half the name's length may differ (so that a one-letter name is not
+	// "close" to every other one), and never more than two edits.
 	best, bestDist := "", len(s)/2+1
 	if bestDist > 3 {
 		bestDist = 3
 	}
 	for _, c := range candidates {
-		if d := levenshtein(strings.ToLower(s), strings.ToLower(c)); d < bestDist || (d == bestDist && best == "" && d <= 1) {
+		if d := levenshtein(strings.ToLower(s), strings.ToLower(c)); d < bestDist {
 			best, bestDist = c, d
 		}
 	}

@@ -10,6 +10,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -153,7 +154,9 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	s := string(b)
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseFloat(days, 64)
-		if err != nil {
+		// NaN, infinities and more days than a time.Duration holds are not
+		// durations (time.ParseDuration rejects "1e10h" too).
+		if err != nil || math.IsNaN(n) || math.Abs(n*24*float64(time.Hour)) >= math.MaxInt64 {
 			return fmt.Errorf("invalid duration %q", s)
 		}
 		*d = Duration(time.Duration(n * 24 * float64(time.Hour)))
