@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pipe's tests and examples use, if missing.
 # Idempotent; needs root (or sudo) only when something is missing.
+#   mmdebstrap       Debian base systems for `debootstrap:` sources
+#   busybox-static   a 2 MB root filesystem for fast tests
+#   skopeo, umoci    independent readers of the images pipe writes
+#   docker-registry  a real registry on 127.0.0.1 for push/pull tests
 set -euo pipefail
 
-packages=(ca-certificates git)
+packages=(ca-certificates curl git mmdebstrap busybox-static skopeo umoci docker-registry tar gzip)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -14,5 +18,7 @@ if ((${#missing[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's docker-registry package starts a service where there is an
+  # init system; pipe starts its own instances (.ci/registry.sh, tests).
 fi
