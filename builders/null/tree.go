@@ -110,6 +110,12 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 // writeFile writes r to the host path dst with mode. O_NOFOLLOW refuses a
 // symlink planted at dst after the path was resolved inside the machine.
 func writeFile(dst string, r io.Reader, mode fs.FileMode) error {
+	// Hold off forks while the file is open for writing: a process forked
+	// meanwhile would inherit the descriptor until its exec, and running
+	// the file (an uploaded script) would fail with "text file busy"
+	// (golang/go#22315).
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dst, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/pipebuild/pipe/pipeline/cache"
 	"github.com/pipebuild/pipe/stages"
@@ -167,6 +168,11 @@ func runOnce(ctx context.Context, c *Config, env *stages.Env, vars []string) err
 // writeScript writes a script to an executable temporary file outside the
 // work directory, so that the script never becomes part of the image.
 func writeScript(text string) (string, error) {
+	// Hold off forks while the file is open for writing: a process forked
+	// meanwhile would inherit the descriptor until its exec, and running
+	// the script would fail with "text file busy" (golang/go#22315).
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	f, err := os.CreateTemp("", "pipe-shell-local-*.sh")
 	if err != nil {
 		return "", fmt.Errorf("write script: %w", err)
