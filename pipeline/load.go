@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -43,6 +44,7 @@ type Pipeline struct {
 	Secrets []string
 
 	graph     *graph
+	memo      sync.Map // node + upstream OutputID → *resolved
 	env       map[string]string
 	timestamp string
 	funcs     []expr.Option

@@ -36,6 +36,23 @@ type resolvedProv struct {
 // resolve evaluates a node's parts with its upstream's artifact (nil for a
 // root, or when the upstream is not built yet) and computes its key.
 func (p *Pipeline) resolve(n *Node, up *builders.Artifact, st *cache.Store) (*resolved, error) {
+	// A plan and the run after it resolve a node against the same upstream
+	// output: do it once (a no-op run is mostly this).
+	key := n.Name + "\x00"
+	if up != nil {
+		key += up.OutputID
+	}
+	if r, ok := p.memo.Load(key); ok {
+		return r.(*resolved), nil
+	}
+	r, err := p.resolveNode(n, up, st)
+	if err == nil {
+		p.memo.Store(key, r)
+	}
+	return r, err
+}
+
+func (p *Pipeline) resolveNode(n *Node, up *builders.Artifact, st *cache.Store) (*resolved, error) {
 	arts := map[string]map[string]string{}
 	if up != nil {
 		arts[n.Up.Stage] = artifactValue(up)

@@ -46,7 +46,7 @@ func TestFileHasherWarmNoReread(t *testing.T) {
 	root := t.TempDir()
 	d := manyFiles(t, root, 300)
 	waitNextSecond(t)
-	statPath := filepath.Join(root, "state", "statcache.json")
+	statPath := filepath.Join(root, "state", "statcache.gob")
 
 	h := NewFileHasher(statPath)
 	cold := keyLines(t, h, d)
@@ -161,7 +161,7 @@ func TestFileHasherLoadIgnoresBadCache(t *testing.T) {
 	}
 	for name, content := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "statcache.json")
+			p := filepath.Join(t.TempDir(), "statcache.gob")
 			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -43,13 +43,15 @@ type Record struct {
 
 // Get returns the record of node's build for id. A missing record, and one
 // that is corrupt or does not match the request, is ErrNotFound; the latter
-// is also reported through Warn.
+// is also reported through Warn. The record's Lines are left out: a cache
+// hit needs only the artifact, and decoding every key line of every node
+// would dominate a no-op run (Latest and List load them).
 func (s *Store) Get(pipeline, node string, id ActionID) (*Record, error) {
 	path, err := s.recordPath(pipeline, node, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.readRecord(path, pipeline, node, id)
+	return s.readRecord(path, pipeline, node, id, false)
 }
 
 // Latest returns the newest valid record of node by Created, the baseline
@@ -155,7 +157,7 @@ func (s *Store) nodeRecords(pipeline, node string) ([]*Record, error) {
 		if !ok || strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
 			continue // temp files and strays
 		}
-		r, err := s.readRecord(filepath.Join(dir, e.Name()), pipeline, node, ActionID("sha256:"+hexID))
+		r, err := s.readRecord(filepath.Join(dir, e.Name()), pipeline, node, ActionID("sha256:"+hexID), true)
 		if errors.Is(err, ErrNotFound) {
 			continue // warned, or removed since ReadDir
 		}

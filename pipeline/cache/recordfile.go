@@ -40,7 +40,7 @@ func actionHex(id ActionID) (string, error) {
 // Anything unusable in the file is a miss reported through Warn: a cache
 // entry is trusted only after it is checked, and a bad one must never stop
 // a build. Only I/O errors other than absence are returned as such.
-func (s *Store) readRecord(path, pipeline, node string, id ActionID) (*Record, error) {
+func (s *Store) readRecord(path, pipeline, node string, id ActionID, withLines bool) (*Record, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("record %s/%s %s: %w", pipeline, node, id, ErrNotFound)
@@ -48,9 +48,20 @@ func (s *Store) readRecord(path, pipeline, node string, id ActionID) (*Record, e
 	if err != nil {
 		return nil, fmt.Errorf("read record: %w", err)
 	}
-	r := new(Record)
-	if err := json.Unmarshal(data, r); err != nil {
+	// The outer Lines shadows Record.Lines, so the lines stay raw bytes
+	// unless they are wanted.
+	var disk struct {
+		Record
+		Lines json.RawMessage `json:"lines,omitempty"`
+	}
+	if err := json.Unmarshal(data, &disk); err != nil {
 		return nil, s.corrupt(path, err)
+	}
+	r := &disk.Record
+	if withLines && len(disk.Lines) > 0 {
+		if err := json.Unmarshal(disk.Lines, &r.Lines); err != nil {
+			return nil, s.corrupt(path, err)
+		}
 	}
 	if r.Pipeline != pipeline || r.Node != node || r.ActionID != id {
 		return nil, s.corrupt(path, fmt.Errorf("record is for %s/%s %s", r.Pipeline, r.Node, r.ActionID))

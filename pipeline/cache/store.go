@@ -82,7 +82,7 @@ func Open(dir string) (*Store, error) {
 	if s.secret, err = s.loadSecret(); err != nil {
 		return nil, fmt.Errorf("open cache %s: %w", abs, err)
 	}
-	s.files = NewFileHasher(filepath.Join(abs, "statcache.json"))
+	s.files = NewFileHasher(filepath.Join(abs, "statcache.gob"))
 	return s, nil
 }
 

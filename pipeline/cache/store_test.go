@@ -173,7 +173,7 @@ func TestStoreFiles(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if h := NewFileHasher(filepath.Join(s.Dir(), "statcache.json")); len(h.entries) != 1 {
+	if h := NewFileHasher(filepath.Join(s.Dir(), "statcache.gob")); len(h.entries) != 1 {
 		t.Errorf("saved stat cache has %d entries, want 1", len(h.entries))
 	}
 }
