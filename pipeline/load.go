@@ -45,6 +45,7 @@ type Pipeline struct {
 
 	graph     *graph
 	memo      sync.Map // node + upstream OutputID → *resolved
+	hits      sync.Map // ActionID → *cache.Record the plan found usable
 	env       map[string]string
 	timestamp string
 	funcs     []expr.Option

@@ -151,6 +151,12 @@ func (p *Pipeline) decide(ctx context.Context, r *resolved, st *cache.Store, for
 		out.Reason = "forced"
 		return &out
 	}
+	// The plan before a run already checked this key: a record only
+	// appears under a key, never changes, so the run reuses the answer.
+	if rec, ok := p.hits.Load(r.id); ok {
+		out.Status, out.Reason, out.record = StatusCached, "", rec.(*cache.Record)
+		return &out
+	}
 	rec, err := st.Get(p.Name, r.node.Name, r.id)
 	if err != nil {
 		out.Reason = p.explain(r, st)
@@ -175,6 +181,7 @@ func (p *Pipeline) decide(ctx context.Context, r *resolved, st *cache.Store, for
 		return &out
 	}
 	out.Status, out.Reason, out.record = StatusCached, "", rec
+	p.hits.Store(r.id, rec)
 	return &out
 }
 
