@@ -91,7 +91,12 @@ type Spec struct {
 	// Source is the resolved source for a root node (stage-level source
 	// overrides the builder's), nil for a node with an upstream.
 	Source any
-	// Upstream is the artifact of the node's upstream node, nil for a root.
+	// Root reports that the node has no upstream stage and starts from
+	// Source.
+	Root bool
+	// Upstream is the artifact of the node's upstream node: nil for a root,
+	// and also nil while a plan resolves a node whose upstream is not
+	// built yet.
 	Upstream *Artifact
 	// Image is the stage's image config (`image:`), possibly nil.
 	Image any

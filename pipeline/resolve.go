@@ -64,7 +64,7 @@ func (p *Pipeline) resolveNode(n *Node, up *builders.Artifact, st *cache.Store) 
 	}
 	in := newInterp(n.scope, n.scope.value(p.Vars, p.env, arts))
 	r := &resolved{node: n, spec: &builders.Spec{
-		Node: n.Name, Pipeline: p.Name, Dir: p.Dir, Upstream: up, StoreDir: st.Dir(),
+		Node: n.Name, Pipeline: p.Name, Dir: p.Dir, Root: n.Up == nil, Upstream: up, StoreDir: st.Dir(),
 	}}
 	var errs schema.Errors
 	errs = append(errs, n.Def.When.Decode(&r.when, in)...)

@@ -207,6 +207,9 @@ func (s *scheduler) runNode(ctx context.Context, n *Node, upRes *NodeResult) *No
 
 func (s *scheduler) reuse(ctx context.Context, r *resolved, rec *cache.Record, res *NodeResult) *NodeResult {
 	art := recordArtifact(rec)
+	out := newLineWriter(r.node.Name, s.opts.Reporter, s.p.Secrets)
+	defer out.Flush()
+	r.spec.Log = out
 	if err := s.publish(ctx, r, art); err != nil {
 		return s.fail(r.node, res, err)
 	}

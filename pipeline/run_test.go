@@ -414,3 +414,45 @@ func TestRunMasksSecrets(t *testing.T) {
 		t.Errorf("walk store: %v, %d records, want 1", err, records)
 	}
 }
+
+// publishingFake also publishes, logging through spec.Log as a real
+// builder's outputs do.
+type publishingFake struct{ *fakeBuilder }
+
+func (publishingFake) Publish(_ context.Context, spec *builders.Spec, a *builders.Artifact) error {
+	_, err := fmt.Fprintf(spec.Log, "published %s\n", a.ID)
+	return err
+}
+
+// A reused artifact is published again, and its publisher has a log to
+// write to (it once had none and crashed the run).
+func TestRunPublishesBuiltAndCached(t *testing.T) {
+	fake := publishingFake{newFake()}
+	dir := t.TempDir()
+	st := openStore(t)
+	path := filepath.Join(dir, "pipe.yaml")
+	if err := os.WriteFile(path, []byte("builders:\n  f: {type: fake}\nstages:\n  a: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []Status{StatusBuilt, StatusCached} {
+		p, err := Load(Options{File: path, Builders: builders.NewRegistry(fake), Provisioners: sall.Registry(),
+			Inputs: VarInputs{Environ: []string{}}, Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events
+		res, err := p.Run(context.Background(), st, RunOptions{Reporter: &ev})
+		if err != nil || res.Nodes[0].Status != want {
+			t.Fatalf("run: %v, %+v; want %s", err, rows(res), want)
+		}
+		var logs []string
+		for _, e := range ev.all {
+			if e.Kind == "log" {
+				logs = append(logs, e.Line)
+			}
+		}
+		if diff := cmp.Diff([]string{"published fake:a@f"}, logs); diff != "" {
+			t.Errorf("%s run logs (-want +got):\n%s", want, diff)
+		}
+	}
+}

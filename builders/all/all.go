@@ -4,12 +4,14 @@ package all
 
 import (
 	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/builders/local"
 	"github.com/pipebuild/pipe/builders/null"
 )
 
 // Registry returns a registry of every builder.
 func Registry() *builders.Registry {
 	return builders.NewRegistry(
+		local.New(),
 		null.New(),
 	)
 }

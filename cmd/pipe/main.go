@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/pipebuild/pipe/builders/local/machine"
 	"github.com/pipebuild/pipe/schema"
 )
 
@@ -25,6 +26,8 @@ const (
 )
 
 func main() {
+	// A local build machine re-executes pipe as its namespace helper.
+	machine.Init()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/pipebuild/pipe/builders/local/machine"
+
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 const exitFileEnv = "PIPE_TEST_EXIT_FILE"
 
 func TestMain(m *testing.M) {
+	machine.Init()
 	testscript.Main(m, map[string]func(){
 		"pipe": func() {
 			code := run(os.Args[1:], os.Stdout, os.Stderr)

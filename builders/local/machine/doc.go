@@ -1,0 +1,48 @@
+// Package machine is the local builder's build machine: an overlayfs over
+// read-only layer directories, reached by chroot, with /proc, /sys, a small
+// /dev and the host's resolv.conf mounted inside while a command runs.
+//
+// # Why every operation re-executes pipe
+//
+// A mount made by pipe itself would outlive pipe if pipe were killed with
+// SIGKILL (or crashed, or a cleanup were forgotten): a leaked overlay keeps
+// layer directories busy and a leaked bind of /dev lets a later `rm -rf` of
+// the work tree reach the host. So pipe never mounts anything in its own
+// mount namespace. Every Communicator operation (Run, Upload, UploadDir,
+// Download) starts /proc/self/exe again as a helper process named
+// "pipe-machine-helper" in fresh mount and PID namespaces. The helper is the
+// only process that ever sees the machine's mounts:
+//
+//   - the mounts live in the helper's mount namespace, which the kernel
+//     destroys, with every mount in it, when the last process in it exits;
+//   - the helper is PID 1 of its PID namespace, so when it exits the kernel
+//     kills every process a script left behind (daemons, `sleep &`);
+//   - the helper dies with pipe (Pdeathsig), and a cancelled context kills
+//     its process group.
+//
+// Nothing therefore needs unmounting from the outside, ever: the host's
+// mount table never contains the machine. The price is one fork/exec and one
+// overlay mount per operation, a few milliseconds, small next to a
+// provisioner.
+//
+// Because the binary re-executes itself, main (and TestMain of any package
+// whose tests launch machines) must call Init first: in the helper it never
+// returns.
+//
+// # What the helper does
+//
+// It makes "/" recursively private (so that nothing propagates back to the
+// host), takes an exclusive lock on the work directory (one operation per
+// machine at a time, across processes), mounts the overlay, and chroots
+// into the merged tree. From then on every path is resolved by the kernel
+// inside the tree: a symlink /etc -> / or /proc -> /etc planted in an image
+// points into the image, never at the host. For Run it then mounts /proc,
+// /sys, /dev and /etc/resolv.conf, installs Debian's policy-rc.d (so that
+// package installs do not start services), runs /bin/sh -c, kills whatever
+// the command left running, and removes every mount point and file it had
+// to create, so that the upper directory, and thus the layer, holds only
+// what the command changed.
+//
+// Requests reach the helper as JSON on fd 3; the result comes back as JSON
+// on fd 4, so that the command's own stdout and stderr stay untouched.
+package machine
