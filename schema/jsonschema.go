@@ -30,11 +30,13 @@ type Kinds struct {
 	Provisioners []ProvisionerKind
 }
 
-// BuilderKind is one builder type: the pointers its NewConfig and NewSource
-// return. Source is nil for a builder without sources.
+// BuilderKind is one builder type: the pointers its NewConfig, NewSource
+// and NewOutput return. Source is nil for a builder without sources, Output
+// for one without outputs.
 type BuilderKind struct {
 	Type           string
 	Config, Source any
+	Output         any
 }
 
 // ProvisionerKind is one provisioner type: the pointer its NewConfig
@@ -349,9 +351,22 @@ func (g *generator) fieldSchema(t reflect.Type, f reflect.StructField) (*object,
 	case t == stageType && f.Name == "Image":
 		return g.schemaFor(imageType)
 	case t == stageType && f.Name == "Outputs":
-		return newObject().
-			set("type", "array").
-			set("items", newObject().set("type", "object").set("additionalProperties", true)), nil
+		var alts []any
+		for _, b := range g.builders {
+			if b.Output == nil {
+				continue
+			}
+			s, err := g.schemaFor(reflect.TypeOf(b.Output))
+			if err != nil {
+				return nil, fmt.Errorf("builder %q output: %w", b.Type, err)
+			}
+			alts = append(alts, s)
+		}
+		items := newObject().set("not", newObject())
+		if len(alts) > 0 {
+			items = newObject().set("anyOf", alts)
+		}
+		return newObject().set("type", "array").set("items", items), nil
 	case t == variableType && f.Name == "Type":
 		return newObject().
 			set("type", "string").

@@ -137,8 +137,15 @@ func (m *Machine) image(l v1.Layer, img *schema.Image) (v1.Image, error) {
 	return mutate.Annotations(out, map[string]string{ActionAnnotation: m.spec.ActionID}).(v1.Image), nil
 }
 
+// defaultPath is the PATH an image gets when its base sets none, as
+// container builders do, so that `docker run IMAGE CMD` finds CMD.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 // applyImage merges a stage's image settings over the base config.
 func applyImage(c v1.Config, img *schema.Image) v1.Config {
+	if !slices.ContainsFunc(c.Env, func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }) {
+		c.Env = append([]string{defaultPath}, c.Env...)
+	}
 	if len(img.Env) > 0 {
 		env := map[string]string{}
 		var order []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/pipebuild/pipe/builders"
 	"github.com/spf13/cobra"
 
 	"github.com/pipebuild/pipe/builders/all"
@@ -29,7 +30,11 @@ func kinds() schema.Kinds {
 	br := all.Registry()
 	for _, t := range br.Types() {
 		b, _ := br.Lookup(t)
-		k.Builders = append(k.Builders, schema.BuilderKind{Type: t, Config: b.NewConfig(), Source: b.NewSource()})
+		bk := schema.BuilderKind{Type: t, Config: b.NewConfig(), Source: b.NewSource()}
+		if ob, ok := b.(builders.OutputBuilder); ok {
+			bk.Output = ob.NewOutput()
+		}
+		k.Builders = append(k.Builders, bk)
 	}
 	pr := stagesall.Registry()
 	for _, t := range pr.Types() {

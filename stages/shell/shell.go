@@ -66,6 +66,9 @@ type Config struct {
 	// MaxRetries re-runs the whole provisioner up to this many more times
 	// after a failure.
 	MaxRetries int `yaml:"max_retries"`
+	// User runs the scripts as this user of the machine (a name, or
+	// uid[:gid]); default root. The local builder supports it.
+	User string `yaml:"user"`
 }
 
 // Provisioner is the "shell" provisioner.
@@ -122,6 +125,9 @@ func (*Provisioner) Key(cfg any, dir string, k *cache.Key) error {
 	k.Add("execute_command", or(c.ExecuteCommand, DefaultExecuteCommand))
 	k.Add("inline_shebang", or(c.InlineShebang, script.DefaultShebang))
 	k.Add("remote_folder", or(c.RemoteFolder, DefaultRemoteFolder))
+	if c.User != "" {
+		k.Add("user", c.User)
+	}
 	return script.Key(k, dir, c.Inline, env, c.ValidExitCodes, script.Paths(c.Script, c.Scripts))
 }
 
@@ -176,7 +182,7 @@ func runScript(ctx context.Context, c *Config, env *stages.Env, vars []string, n
 		"{{.Vars}}", script.Quote(vars), "{{ .Vars }}", script.Quote(vars),
 		"{{.Path}}", remote, "{{ .Path }}", remote,
 	).Replace(or(c.ExecuteCommand, DefaultExecuteCommand))
-	status, err := env.Comm.Run(ctx, &stages.Cmd{Command: command, Stdout: env.Stdout, Stderr: env.Stderr})
+	status, err := env.Comm.Run(ctx, &stages.Cmd{Command: command, User: c.User, Stdout: env.Stdout, Stderr: env.Stderr})
 	if err == nil {
 		err = script.CheckExit(status, c.ValidExitCodes)
 	}

@@ -1,5 +1,8 @@
 #!/bin/sh
+# Installs the app's page and version into the nginx image.
 set -eu
 echo "installing app ${APP_VERSION}"
-printf '<p>version %s</p>\n' "${APP_VERSION}" >> srv/www/index.html
-echo "${APP_VERSION}" > srv/www/VERSION
+printf '<p>version %s</p>\n' "${APP_VERSION}" >> /var/www/html/index.html
+echo "${APP_VERSION}" > /var/www/html/VERSION
+rm -f /var/www/html/index.nginx-debian.html
+apt-get clean
