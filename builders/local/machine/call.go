@@ -67,6 +67,10 @@ type streams struct {
 	stdout, stderr io.Writer
 }
 
+// errNoInit guards against re-executing a binary whose main would not
+// recognise the helper and would run pipe (or a test suite) recursively.
+var errNoInit = errors.New("machine.Init was not called first in main: cannot start the machine helper")
+
 // helperError is an error reported by the helper.
 type helperError struct {
 	msg   string
@@ -87,7 +91,7 @@ func (e *helperError) Unwrap() error {
 // processes die with it.
 func call(ctx context.Context, req *request, s streams) (*result, error) {
 	if !initialized.Load() {
-		return nil, errors.New("machine.Init was not called first in main: cannot start the machine helper")
+		return nil, errNoInit
 	}
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
@@ -137,6 +141,11 @@ func helperCmd(ctx context.Context, s streams, reqR, resW *os.File) (*exec.Cmd, 
 	tail := &tailWriter{w: s.stderr}
 	c.Stderr = tail
 	c.ExtraFiles = []*os.File{reqR, resW}
+	// A race-enabled build (pipe's tests) sleeps a second before exiting,
+	// once per operation; the helper has no goroutines left to report on.
+	c.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	// Pdeathsig fires when the thread that forked exits, not the process;
+	// Go ends threads only under LockOSThread, which pipe does not use.
 	c.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
 		Pdeathsig:  syscall.SIGKILL,

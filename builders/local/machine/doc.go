@@ -43,6 +43,10 @@
 // to create, so that the upper directory, and thus the layer, holds only
 // what the command changed.
 //
+// A helper killed in the middle of a Run (pipe killed, context cancelled)
+// cannot remove the mount points it created; they stay in the upper
+// directory of a stage that failed anyway, whose changes are discarded.
+//
 // Requests reach the helper as JSON on fd 3; the result comes back as JSON
 // on fd 4, so that the command's own stdout and stderr stay untouched.
 package machine

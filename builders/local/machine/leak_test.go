@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 10s")
+}
+
+// Operations on one machine from several goroutines take turns (two
+// overlays on one upper directory would be undefined behaviour).
+func TestRunConcurrent(t *testing.T) {
+	r, c := newMachine(t)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			_, err := c.Run(t.Context(), &stages.Cmd{Command: fmt.Sprintf("echo %d >> /log; sleep 0.1", i)})
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := mustRun(t, c, "wc -l < /log"); strings.TrimSpace(got) != "4" {
+		t.Errorf("/log has %s lines, want 4", got)
+	}
+	assertNoMount(t, r.Merged)
 }

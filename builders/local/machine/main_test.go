@@ -16,6 +16,9 @@ import (
 // TestMain lets the test binary serve as the machine helper.
 func TestMain(m *testing.M) {
 	machine.Init()
+	if root := os.Getenv(orphanEnv); root != "" {
+		os.Exit(runOrphan(root))
+	}
 	os.Exit(m.Run())
 }
 

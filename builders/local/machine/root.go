@@ -76,6 +76,9 @@ func Check() error {
 	if !bytes.Contains(fss, []byte("\toverlay\n")) {
 		return errors.New("overlayfs is not available: load it with `modprobe overlay`")
 	}
+	if !initialized.Load() {
+		return errNoInit
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := call(ctx, &request{Op: opProbe}, streams{}); err != nil {
