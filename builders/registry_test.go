@@ -10,7 +10,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	r := all.Registry()
-	if diff := cmp.Diff([]string{"null"}, r.Types()); diff != "" {
+	if diff := cmp.Diff([]string{"local", "null"}, r.Types()); diff != "" {
 		t.Errorf("Types (-want +got):\n%s", diff)
 	}
 	if b, ok := r.Lookup("null"); !ok || b.Type() != "null" {

@@ -31,6 +31,12 @@ type testSource struct {
 	Image string `yaml:"image"`
 }
 
+// testOutput is where a zeta image goes.
+type testOutput struct {
+	// Dir is a directory.
+	Dir string `yaml:"dir"`
+}
+
 type testProvConfig struct {
 	Inline  []string `yaml:"inline"`
 	Retries uint     `yaml:"retries"`
@@ -52,7 +58,7 @@ func testKinds() Kinds {
 	_ = testBuilderConfig{hidden: "not a key"}
 	return Kinds{
 		Builders: []BuilderKind{
-			{Type: "zeta", Config: &testBuilderConfig{}, Source: &testSource{}},
+			{Type: "zeta", Config: &testBuilderConfig{}, Source: &testSource{}, Output: &testOutput{}},
 			{Type: "null", Config: &struct{}{}},
 		},
 		Provisioners: []ProvisionerKind{
@@ -313,7 +319,8 @@ func TestGenerateStageParts(t *testing.T) {
 	if got := at(t, stage, "image", "$ref"); got != "#/$defs/Image" {
 		t.Errorf("image = %v", got)
 	}
-	if got := at(t, stage, "outputs", "items", "type"); got != "object" {
+	// Outputs are any builder's outputs (null has none).
+	if got := at(t, stage, "outputs", "items", "anyOf"); !reflect.DeepEqual(got, []any{map[string]any{"$ref": "#/$defs/testOutput"}}) {
 		t.Errorf("outputs = %v", got)
 	}
 	if got := at(t, s, "$defs", "Cache", "properties", "max_age", "type"); got != "string" {
