@@ -6,7 +6,6 @@ package shelllocal
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -74,22 +73,8 @@ func (*Provisioner) Prepare(cfg any, dir string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	if err := script.CheckSources(c.Inline, c.Script, c.Scripts); err != nil {
-		errs = append(errs, err)
-	}
-	if _, err := script.Env(c.Env, c.EnvironmentVars); err != nil {
-		errs = append(errs, err)
-	}
-	if c.MaxRetries < 0 {
-		errs = append(errs, errors.New("max_retries must not be negative"))
-	}
-	for _, p := range script.Paths(c.Script, c.Scripts) {
-		if _, err := os.Stat(script.Resolve(dir, p)); err != nil {
-			errs = append(errs, fmt.Errorf("script %s: %w", p, err))
-		}
-	}
-	return errors.Join(errs...)
+	return script.Prepare(dir, script.Sources{Inline: c.Inline, Script: c.Script, Scripts: c.Scripts,
+		Env: c.Env, EnvironmentVars: c.EnvironmentVars, MaxRetries: c.MaxRetries})
 }
 
 // Key writes the script text, environment, command and exit codes, and the

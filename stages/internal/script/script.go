@@ -7,6 +7,7 @@ package script
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,6 +21,38 @@ import (
 // their own "#!": -e makes the first failing command fail the script, which
 // is what a list of commands is expected to mean.
 const DefaultShebang = "/bin/sh -e"
+
+// Sources are the fields that shell and shell-local share and check alike.
+type Sources struct {
+	Inline          []string
+	Script          string
+	Scripts         []string
+	Env             map[string]string
+	EnvironmentVars []string
+	MaxRetries      int
+}
+
+// Prepare checks that exactly one script source is given, that the
+// environment is well-formed, that retries are not negative and that script
+// files exist (relative to dir).
+func Prepare(dir string, s Sources) error {
+	var errs []error
+	if err := CheckSources(s.Inline, s.Script, s.Scripts); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := Env(s.Env, s.EnvironmentVars); err != nil {
+		errs = append(errs, err)
+	}
+	if s.MaxRetries < 0 {
+		errs = append(errs, errors.New("max_retries must not be negative"))
+	}
+	for _, p := range Paths(s.Script, s.Scripts) {
+		if _, err := os.Stat(Resolve(dir, p)); err != nil {
+			errs = append(errs, fmt.Errorf("script %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // CheckSources reports an error unless exactly one of inline, script and
 // scripts is set.
