@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -28,7 +30,7 @@ import (
 type scope struct {
 	typ       reflect.Type // struct{Vars; Env; Stages}
 	varFields map[string]int
-	stages    []string // upstream stage names, in the Stages struct's order
+	upstreams func() []string // the upstream stages, computed on demand
 	funcs     []expr.Option
 }
 
@@ -53,9 +55,13 @@ func varGoType(t string) reflect.Type {
 }
 
 // newScope builds the expression scope for variables vars (in order) and
-// upstream stages ups.
-func newScope(vars *schema.Map[*schema.Variable], ups []string, funcs []expr.Option) *scope {
-	s := &scope{varFields: map[string]int{}, stages: ups, funcs: funcs}
+// the upstream stages that ups lists when called (nil: none). ups is called
+// only to report an error: a chain of N stages must not cost N² here.
+func newScope(vars *schema.Map[*schema.Variable], ups func() []string, funcs []expr.Option) *scope {
+	if ups == nil {
+		ups = func() []string { return nil }
+	}
+	s := &scope{varFields: map[string]int{}, upstreams: ups, funcs: funcs}
 	var vf []reflect.StructField
 	for i, name := range vars.Keys {
 		v := vars.Values[name]
@@ -66,23 +72,24 @@ func newScope(vars *schema.Map[*schema.Variable], ups []string, funcs []expr.Opt
 		})
 		s.varFields[name] = i
 	}
-	artifactStruct := reflect.StructOf([]reflect.StructField{{
-		Name: "Artifact", Type: artifactType, Tag: `expr:"artifact"`,
-	}})
-	var sf []reflect.StructField
-	for i, name := range ups {
-		sf = append(sf, reflect.StructField{
-			Name: fmt.Sprintf("S%d", i), Type: artifactStruct,
-			Tag: reflect.StructTag(fmt.Sprintf(`expr:%q`, name)),
-		})
-	}
+	// stages is a map, not a struct with a field per upstream stage: a
+	// chain of N stages would otherwise build N types of up to N fields.
+	// References to stages that are not upstream are caught by
+	// checkStageRefs instead.
 	s.typ = reflect.StructOf([]reflect.StructField{
 		{Name: "Vars", Type: reflect.StructOf(vf), Tag: `expr:"vars"`},
 		{Name: "Env", Type: envType, Tag: `expr:"env"`},
-		{Name: "Stages", Type: reflect.StructOf(sf), Tag: `expr:"stages"`},
+		{Name: "Stages", Type: stagesType, Tag: `expr:"stages"`},
 	})
 	return s
 }
+
+// stageValue is what `stages.NAME` holds.
+type stageValue struct {
+	Artifact map[string]string `expr:"artifact"`
+}
+
+var stagesType = reflect.TypeFor[map[string]stageValue]()
 
 // value builds the scope's value from variable values, the environment and
 // upstream artifacts (missing artifacts stay empty).
@@ -99,10 +106,11 @@ func (s *scope) value(vars map[string]any, env map[string]string, arts map[strin
 		}
 	}
 	v.Field(1).Set(reflect.ValueOf(env))
-	sv := v.Field(2)
-	for i, name := range s.stages {
-		sv.Field(i).Field(0).Set(reflect.ValueOf(arts[name]))
+	stages := map[string]stageValue{}
+	for name, a := range arts {
+		stages[name] = stageValue{Artifact: a}
 	}
+	v.Field(2).Set(reflect.ValueOf(stages))
 	return v.Interface()
 }
 
@@ -136,6 +144,9 @@ func (in *interp) compile(src string, pos schema.Pos) (*vm.Program, error) {
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, in.exprError(src, pos, err)
+	}
+	if err := in.checkStageRefs(p.Node()); err != nil {
+		return nil, schema.Errorf(pos, "in expression %q: %v", src, err)
 	}
 	collectRefs(p.Node(), in.refs)
 	in.progs[src] = p
@@ -174,11 +185,12 @@ func (in *interp) unknownName(src, name string) string {
 		}
 		return fmt.Sprintf("unknown variable %q%s", name, suggest(name, names))
 	case strings.Contains(src, "stages."+name):
-		if len(in.sc.stages) == 0 {
+		ups := in.sc.upstreams()
+		if len(ups) == 0 {
 			return fmt.Sprintf("unknown stage %q: this stage has no upstream stages", name)
 		}
 		return fmt.Sprintf("unknown stage %q: only upstream stages are visible here (%s)%s",
-			name, strings.Join(in.sc.stages, ", "), suggest(name, in.sc.stages))
+			name, strings.Join(ups, ", "), suggest(name, ups))
 	}
 	return fmt.Sprintf("unknown name %q", name)
 }
@@ -250,7 +262,8 @@ func render(v any) string {
 	case string:
 		return t
 	case float64:
-		return fmt.Sprint(t)
+		// Not fmt's %v, which writes 1000000 as 1e+06.
+		return strconv.FormatFloat(t, 'f', -1, 64)
 	case []any, map[string]any, map[string]string:
 		b, _ := json.Marshal(t)
 		return string(b)
@@ -265,6 +278,31 @@ func unwrapRuntime(err error) string {
 	}
 	return err.Error()
 }
+
+// checkStageRefs reports a `stages.NAME` whose stage is not upstream of the
+// expression's stage.
+func (in *interp) checkStageRefs(n ast.Node) error {
+	var bad string
+	ast.Walk(&n, visitFunc(func(n *ast.Node) {
+		m, ok := (*n).(*ast.MemberNode)
+		if !ok || bad != "" {
+			return
+		}
+		if id, ok := m.Node.(*ast.IdentifierNode); ok && id.Value == "stages" {
+			if p, ok := m.Property.(*ast.StringNode); ok && !slices.Contains(in.sc.upstreams(), p.Value) {
+				bad = p.Value
+			}
+		}
+	}))
+	if bad != "" {
+		return errors.New(in.unknownName("stages."+bad, bad))
+	}
+	return nil
+}
+
+type visitFunc func(*ast.Node)
+
+func (f visitFunc) Visit(n *ast.Node) { f(n) }
 
 // collectRefs records the variables named as vars.NAME in an expression.
 func collectRefs(n ast.Node, refs map[string]bool) {

@@ -190,17 +190,3 @@ func selectStages(f *schema.File, only []string) (map[string]bool, error) {
 	}
 	return keep, nil
 }
-
-// ancestors returns a stage's upstream stages, nearest first.
-func ancestors(f *schema.File, stage string) []string {
-	var out []string
-	seen := map[string]bool{stage: true}
-	for s := f.Stages.Values[stage].From; s != "" && !seen[s]; s = f.Stages.Values[s].From {
-		if _, ok := f.Stages.Values[s]; !ok {
-			break
-		}
-		seen[s] = true
-		out = append(out, s)
-	}
-	return out
-}

@@ -60,7 +60,7 @@ func TestGraphErrors(t *testing.T) {
 		want []string
 	}{
 		{"root without builders", twoBuilders + "  a: {}\n",
-			nil, []string{`pipe.yaml:5:6: stage "a" has no ` + "`builders:`" + ` and the file declares several (x, y): name the ones it runs on`}},
+			nil, []string{`pipe.yaml:5:3: stage "a" has no ` + "`builders:`" + ` and the file declares several (x, y): name the ones it runs on`}},
 		{"builder the upstream lacks", twoBuilders + "  a: {builders: [x]}\n  b: {from: a, builders: [y]}\n",
 			nil, []string{`pipe.yaml:6:26: stage "b" runs on "y", but its upstream "a" does not (it runs on x)`}},
 		{"unknown builder", twoBuilders + "  a: {builders: [zzz, yy]}\n",
@@ -68,9 +68,9 @@ func TestGraphErrors(t *testing.T) {
 		{"unknown from", twoBuilders + "  base: {builders: [x]}\n  app: {from: bsae}\n",
 			nil, []string{`pipe.yaml:6:15: stage "app": from: unknown stage "bsae" (did you mean "base"?)`}},
 		{"cycle", twoBuilders + "  a: {from: c, builders: [x]}\n  b: {from: a}\n  c: {from: b}\n  d: {builders: [y]}\n",
-			nil, []string{`pipe.yaml:5:13: stages form a cycle through from: a (pipe.yaml:5:6) → b (pipe.yaml:6:6) → c (pipe.yaml:7:6) → a`}},
+			nil, []string{`pipe.yaml:5:13: stages form a cycle through from: a (pipe.yaml:5:3) → b (pipe.yaml:6:3) → c (pipe.yaml:7:3) → a`}},
 		{"self cycle", twoBuilders + "  a: {from: a, builders: [x]}\n",
-			nil, []string{`pipe.yaml:5:13: stages form a cycle through from: a (pipe.yaml:5:6) → a`}},
+			nil, []string{`pipe.yaml:5:13: stages form a cycle through from: a (pipe.yaml:5:3) → a`}},
 		{"unknown --only", twoBuilders + "  base: {builders: [x]}\n", []string{"bsae"}, []string{`--only: unknown stage "bsae" (did you mean "base"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

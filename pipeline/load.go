@@ -42,6 +42,11 @@ type Pipeline struct {
 	Vars map[string]any
 	// Secrets are the sensitive values to mask, longest first.
 	Secrets []string
+	// Warnings are problems that do not stop a run.
+	Warnings []string
+	// keySecrets are every sensitive value, however short: a key line
+	// holding one is HMAC'd.
+	keySecrets []string
 
 	graph     *graph
 	memo      sync.Map // node + upstream OutputID → *resolved
@@ -93,7 +98,7 @@ func Load(opts Options) (*Pipeline, error) {
 	if err == nil {
 		errs.Append(f.Pos, p.validateVars())
 	}
-	p.Secrets = sensitiveValues(f, vals)
+	p.Secrets, p.keySecrets, p.Warnings = sensitiveValues(f, vals)
 
 	errs = append(errs, p.checkBuilders(opts.Builders)...)
 	order, cerrs := stageOrder(f)
@@ -117,14 +122,19 @@ func Load(opts Options) (*Pipeline, error) {
 		p.graph = newGraph(order, sb, f)
 		errs = append(errs, p.checkNodes(opts.Builders, opts.Provisioners)...)
 	}
+	if len(errs) == 0 {
+		errs = append(errs, p.prepareNodes()...)
+	}
 	if err := errs.Err(); err != nil {
-		return nil, err
+		// A value can reach a message (a path, a duration built from a
+		// variable): no sensitive one may.
+		return nil, maskError(err, p.keySecrets)
 	}
 	return p, nil
 }
 
 func validName(s string) bool {
-	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
+	return s != "" && s != "." && s != ".." && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
 }
 
 func filter(order []string, keep map[string]bool) []string {
@@ -169,11 +179,36 @@ func (p *Pipeline) validateVars() error {
 				if msg == "" {
 					msg = "validation failed: " + src
 				}
-				errs.Add(v.Pos, "variable %q: %s", name, msg)
+				shown := render(p.Vars[name])
+				if s, ok := p.Vars[name].(string); ok {
+					shown = fmt.Sprintf("%q", s)
+				}
+				if p.File.Variables.Values[name].Sensitive {
+					shown = "(sensitive)"
+				}
+				errs.Add(v.Pos, "variable %q = %s: %s", name, shown, msg)
 			}
 		}
 	}
 	return errs.Err()
+}
+
+// prepareNodes evaluates every node (with its upstream not built yet) and
+// validates the result, so that a missing script or a bad enum is found by
+// `validate` too, together with everything else.
+func (p *Pipeline) prepareNodes() schema.Errors {
+	var errs schema.Errors
+	for _, n := range p.graph.nodes {
+		r, _, err := p.evaluate(n, nil, "")
+		if err != nil {
+			errs.Append(n.Def.Pos, err)
+			continue
+		}
+		if r.when {
+			errs = append(errs, p.prepare(r)...)
+		}
+	}
+	return errs
 }
 
 // checkFrom reports `from:` values naming no stage.
@@ -235,7 +270,13 @@ func (p *Pipeline) checkNodes(breg *builders.Registry, preg *stages.Registry) sc
 			continue // an unknown builder, reported by stageBuilders
 		}
 		n.Builder, _ = breg.Lookup(n.BuilderDef.Type)
-		n.scope = newScope(&p.File.Variables, ancestors(p.File, n.Stage), p.funcs)
+		// Only the `from:` stage's artifact is visible: it is the one a
+		// node is built on, and the one whose value is known when it runs.
+		var ups []string
+		if n.Def.From != "" {
+			ups = []string{n.Def.From}
+		}
+		n.scope = newScope(&p.File.Variables, func() []string { return ups }, p.funcs)
 		n.Provisioners = make([]stages.Provisioner, len(n.Def.Provision))
 		for i, pr := range n.Def.Provision {
 			if impl, ok := preg.Lookup(pr.Type); ok {

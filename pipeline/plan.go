@@ -133,7 +133,7 @@ func (p *Pipeline) Plan(ctx context.Context, st *cache.Store, opts PlanOptions) 
 		}
 	}
 	if len(errs) > 0 {
-		return out, errors.Join(errs...)
+		return out, maskError(errors.Join(errs...), p.keySecrets)
 	}
 	return out, nil
 }

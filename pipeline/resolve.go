@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -53,24 +54,37 @@ func (p *Pipeline) resolve(n *Node, up *builders.Artifact, st *cache.Store) (*re
 }
 
 func (p *Pipeline) resolveNode(n *Node, up *builders.Artifact, st *cache.Store) (*resolved, error) {
+	r, in, err := p.evaluate(n, up, st.Dir())
+	if err != nil || !r.when {
+		return r, err
+	}
+	r.vars = p.varHashes(in.refs, st.Secret())
+	if err := p.key(r, st); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// evaluate decodes a node's parts with their expressions evaluated. A node
+// whose `when:` is false is returned as soon as that is known: nothing else
+// of a skipped stage is evaluated.
+func (p *Pipeline) evaluate(n *Node, up *builders.Artifact, storeDir string) (*resolved, *interp, error) {
 	arts := map[string]map[string]string{}
 	if up != nil {
 		arts[n.Up.Stage] = artifactValue(up)
 	}
-	for u := n.Up; u != nil; u = u.Up {
-		if _, ok := arts[u.Stage]; !ok {
-			arts[u.Stage] = map[string]string{}
-		}
-	}
 	in := newInterp(n.scope, n.scope.value(p.Vars, p.env, arts))
 	r := &resolved{node: n, spec: &builders.Spec{
-		Node: n.Name, Pipeline: p.Name, Dir: p.Dir, Root: n.Up == nil, Upstream: up, StoreDir: st.Dir(),
+		Node: n.Name, Pipeline: p.Name, Dir: p.Dir, Root: n.Up == nil, Upstream: up, StoreDir: storeDir,
 	}}
-	var errs schema.Errors
-	errs = append(errs, n.Def.When.Decode(&r.when, in)...)
-	if n.Def.When.IsZero() {
-		r.when = true
+	r.when = true
+	if errs := n.Def.When.Decode(&r.when, in); len(errs) > 0 {
+		return nil, nil, errs.Err()
 	}
+	if !r.when {
+		return r, in, nil
+	}
+	var errs schema.Errors
 	r.spec.Config = n.Builder.NewConfig()
 	errs = append(errs, n.BuilderDef.Config.Decode(r.spec.Config, in, "type", "source")...)
 	if n.Up == nil {
@@ -99,13 +113,33 @@ func (p *Pipeline) resolveNode(n *Node, up *builders.Artifact, st *cache.Store) 
 		r.provs = append(r.provs, rp)
 	}
 	if err := errs.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r.vars = p.varHashes(in.refs, st.Secret())
-	if err := p.key(r, st); err != nil {
-		return nil, err
+	return r, in, nil
+}
+
+// prepare validates a node's evaluated parts without side effects: the
+// builder's config and source, each provisioner's config (its files exist)
+// and each output.
+func (p *Pipeline) prepare(r *resolved) schema.Errors {
+	n := r.node
+	var errs schema.Errors
+	if err := n.Builder.Prepare(r.spec); err != nil {
+		errs.Add(n.BuilderDef.Pos, "builder %q: %v", n.BuilderName, err)
 	}
-	return r, nil
+	for i, o := range r.spec.Outputs {
+		if v, ok := o.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				errs.Add(n.Def.Outputs[i].Pos, "output: %v", err)
+			}
+		}
+	}
+	for _, rp := range r.provs {
+		if err := rp.impl.Prepare(rp.cfg, p.Dir); err != nil {
+			errs.Add(rp.def.Pos, "%s: %v", rp.def.Type, err)
+		}
+	}
+	return errs
 }
 
 // artifactValue is what `stages.NAME.artifact` shows expressions.
@@ -122,19 +156,18 @@ func artifactValue(a *builders.Artifact) map[string]string {
 // value is replaced by its HMAC.
 func (p *Pipeline) key(r *resolved, st *cache.Store) error {
 	n := r.node
+	if errs := p.prepare(r); len(errs) > 0 {
+		return errs.Err()
+	}
 	k := cache.NewKey(st.Secret(), st.Files())
 	k.Add("builder.type", n.Builder.Type())
 	var errs schema.Errors
-	if err := n.Builder.Prepare(r.spec); err != nil {
-		errs.Add(n.BuilderDef.Pos, "builder %q: %v", n.BuilderName, err)
-	} else if err := n.Builder.Key(r.spec, k.WithPrefix("builder")); err != nil {
+	if err := n.Builder.Key(r.spec, k.WithPrefix("builder")); err != nil {
 		errs.Add(n.Def.Pos, "stage %q on %q: %v", n.Stage, n.BuilderName, err)
 	}
 	for i, rp := range r.provs {
 		pk := k.WithPrefix(fmt.Sprintf("provision[%d].%s", i, rp.def.Type))
-		if err := rp.impl.Prepare(rp.cfg, p.Dir); err != nil {
-			errs.Add(rp.def.Pos, "%s: %v", rp.def.Type, err)
-		} else if err := rp.impl.Key(rp.cfg, p.Dir, pk); err != nil {
+		if err := rp.impl.Key(rp.cfg, p.Dir, pk); err != nil {
 			errs.Add(rp.def.Pos, "%s: %v", rp.def.Type, err)
 		}
 	}
@@ -152,15 +185,15 @@ func (p *Pipeline) key(r *resolved, st *cache.Store) error {
 // maskLines replaces every line whose value contains a sensitive value by
 // an HMAC of that value.
 func (p *Pipeline) maskLines(lines []cache.Line, secret []byte) []cache.Line {
-	if len(p.Secrets) == 0 {
+	if len(p.keySecrets) == 0 {
 		return lines
 	}
 	out := make([]cache.Line, len(lines))
 	for i, l := range lines {
 		out[i] = l
-		for _, s := range p.Secrets {
+		for _, s := range p.keySecrets {
 			if strings.Contains(l.Value, s) || strings.Contains(l.Name, s) {
-				out[i] = cache.Line{Name: maskString(l.Name, p.Secrets), Value: "hmac:" + hmacHex(secret, l.Value)}
+				out[i] = cache.Line{Name: maskString(l.Name, p.keySecrets), Value: "hmac:" + hmacHex(secret, l.Value)}
 				break
 			}
 		}
@@ -193,6 +226,23 @@ func hmacHex(secret []byte, s string) string {
 
 // Mask replaces every sensitive value in s with "***".
 func (p *Pipeline) Mask(s string) string { return maskString(s, p.Secrets) }
+
+// maskError returns err with every secret in its messages replaced, keeping
+// positioned errors positioned.
+func maskError(err error, secrets []string) error {
+	if err == nil || len(secrets) == 0 {
+		return err
+	}
+	var list schema.Errors
+	if errors.As(err, &list) && list.Error() == err.Error() {
+		out := make(schema.Errors, len(list))
+		for i, e := range list {
+			out[i] = &schema.Error{Pos: e.Pos, Msg: maskString(e.Msg, secrets)}
+		}
+		return out
+	}
+	return errors.New(maskString(err.Error(), secrets))
+}
 
 // maskString replaces every secret in s with "***".
 func maskString(s string, secrets []string) string {

@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,7 +122,9 @@ func readVarFile(f *schema.File, path string, vals map[string]any, errs *schema.
 	}
 	af, err := parser.ParseBytes(src, 0)
 	if err != nil {
-		errs.Append(schema.Pos{File: path}, err)
+		// goccy's message quotes the offending source line, which may
+		// hold a secret: keep the position and the message only.
+		errs.Append(schema.Pos{File: path}, schema.SyntaxError(path, err))
 		return
 	}
 	if len(af.Docs) == 0 || af.Docs[0].Body == nil {
@@ -234,27 +238,64 @@ func describeValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// sensitiveValues returns the string forms of every sensitive variable's
-// value, longest first, for masking.
-func sensitiveValues(f *schema.File, vals map[string]any) []string {
+// secretForms returns every string under which a sensitive value may show:
+// its rendering, that of each list element and map value (recursively),
+// and each line of a multi-line one, since output is masked line by line.
+func secretForms(v any) []string {
 	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		s := render(v)
+		out = append(out, s)
+		if strings.Contains(s, "\n") {
+			for _, line := range strings.Split(s, "\n") {
+				out = append(out, strings.TrimSpace(line))
+			}
+		}
+		switch t := v.(type) {
+		case []any:
+			for _, e := range t {
+				walk(e)
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(t)) {
+				walk(t[k])
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// minMasked is the shortest sensitive value that is masked in output.
+// Masking a shorter one ("t") would garble every line and, by the pattern
+// of the stars, reveal the value anyway.
+const minMasked = 4
+
+// sensitiveValues returns the string forms of every sensitive variable's
+// value, longest first, for masking, and warnings for values too short to
+// mask.
+func sensitiveValues(f *schema.File, vals map[string]any) (masked, all, warnings []string) {
+	var out, short []string
 	for _, name := range f.Variables.Keys {
 		if !f.Variables.Values[name].Sensitive {
 			continue
 		}
-		if s := render(vals[name]); s != "" {
-			out = append(out, s)
-		}
-		if l, ok := vals[name].([]any); ok {
-			for _, e := range l {
-				if s := render(e); s != "" {
-					out = append(out, s)
-				}
+		for _, s := range secretForms(vals[name]) {
+			if s != "" {
+				all = append(all, s)
+			}
+			switch {
+			case s == "":
+			case len(s) < minMasked:
+				short = append(short, fmt.Sprintf("sensitive variable %q has a value shorter than %d characters: it is kept out of cache keys but cannot be masked in output", name, minMasked))
+			default:
+				out = append(out, s)
 			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
+	return out, all, dedupe(short)
 }
 
 func suggest(s string, candidates []string) string {

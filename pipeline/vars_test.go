@@ -3,6 +3,7 @@ package pipeline
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,14 +163,14 @@ func TestResolveVarsErrors(t *testing.T) {
 		{"wrong type from the environment", varsFile, VarInputs{Environ: []string{"PIPE_VAR_n=lots"}},
 			[]string{`environment PIPE_VAR_n: variable "n": expected a number, got "lots"`}},
 		{"bad default", "variables:\n  n: {type: number, default: abc}\n", VarInputs{Environ: []string{}},
-			[]string{`pipe.yaml:2:6: variable "n": default: expected a number, got "abc"`}},
+			[]string{`pipe.yaml:2:3: variable "n": default: expected a number, got "abc"`}},
 		{"unknown type", "variables:\n  n: {type: nubmer, default: 1}\n", VarInputs{Environ: []string{}},
-			[]string{`pipe.yaml:2:6: variable "n": unknown type "nubmer" (one of string, number, bool, list, map) (did you mean "number"?)`}},
+			[]string{`pipe.yaml:2:3: variable "n": unknown type "nubmer" (one of string, number, bool, list, map) (did you mean "number"?)`}},
 		{"all missing reported together", "variables:\n  a: {}\n  b: {type: list}\n  c: {default: x}\n  d: {type: bool}\n", VarInputs{Environ: []string{}},
 			[]string{
-				`pipe.yaml:2:6: variable "a" has no value: set it with --var a=…, a --var-file or PIPE_VAR_a`,
-				`pipe.yaml:3:6: variable "b" has no value: set it with --var b=…, a --var-file or PIPE_VAR_b`,
-				`pipe.yaml:5:6: variable "d" has no value: set it with --var d=…, a --var-file or PIPE_VAR_d`,
+				`pipe.yaml:2:3: variable "a" has no value: set it with --var a=…, a --var-file or PIPE_VAR_a`,
+				`pipe.yaml:3:3: variable "b" has no value: set it with --var b=…, a --var-file or PIPE_VAR_b`,
+				`pipe.yaml:5:3: variable "d" has no value: set it with --var d=…, a --var-file or PIPE_VAR_d`,
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,10 +208,10 @@ stages:
 	}{
 		{"ok", []string{"count=5", "name=ab"}, nil},
 		{"both fail", []string{"count=50", "name=abcd"}, []string{
-			`pipe.yaml:8:9: variable "count": validation failed: vars.count < 10`,
-			`pipe.yaml:11:9: variable "name": validation failed: len(vars.name) < 3`,
+			`pipe.yaml:8:9: variable "count" = 50: validation failed: vars.count < 10`,
+			`pipe.yaml:11:9: variable "name" = "abcd": validation failed: len(vars.name) < 3`,
 		}},
-		{"message", []string{"name=a"}, []string{`pipe.yaml:6:9: variable "count": count must be positive`}},
+		{"message", []string{"name=a"}, []string{`pipe.yaml:6:9: variable "count" = 0: count must be positive`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := loadSrc(t, src, nil, func(o *Options) { o.Inputs.Vars = tc.vars })
@@ -237,9 +238,41 @@ func TestSensitiveValues(t *testing.T) {
   plain: {}
 `)
 	vals := map[string]any{"token": "s3cr3t-token", "keys": []any{"k1", "key-two"}, "empty": "", "plain": "visible"}
-	got := sensitiveValues(f, vals)
-	want := []string{`["k1","key-two"]`, "s3cr3t-token", "key-two", "k1"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
+	masked, all, warnings := sensitiveValues(f, vals)
+	// "k1" is too short to mask (it would garble output and show itself by
+	// the stars' pattern) but still counts for cache keys, with a warning.
+	if diff := cmp.Diff([]string{`["k1","key-two"]`, "s3cr3t-token", "key-two"}, masked); diff != "" {
+		t.Errorf("masked (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"s3cr3t-token", `["k1","key-two"]`, "k1", "key-two"}, all); diff != "" {
+		t.Errorf("all (-want +got):\n%s", diff)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], `"keys"`) {
+		t.Errorf("warnings = %q, want one about keys", warnings)
+	}
+}
+
+// A multi-line secret (a private key) is masked line by line, as output is
+// streamed, and a sensitive map's values count as secrets too.
+func TestSecretForms(t *testing.T) {
+	got := secretForms("-----BEGIN KEY-----\nAAAABBBBCCCC\n-----END KEY-----\n")
+	for _, want := range []string{"-----BEGIN KEY-----", "AAAABBBBCCCC", "-----END KEY-----"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("secretForms(key) = %q, lacks %q", got, want)
+		}
+	}
+	got = secretForms(map[string]any{"user": "MapSecretCCC", "n": []any{"deep-secret"}})
+	for _, want := range []string{"MapSecretCCC", "deep-secret"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("secretForms(map) = %q, lacks %q", got, want)
+		}
+	}
+}
+
+func TestRenderNumbers(t *testing.T) {
+	for in, want := range map[float64]string{1000000: "1000000", 1000001: "1000001", 0.5: "0.5", -3: "-3"} {
+		if got := render(in); got != want {
+			t.Errorf("render(%v) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -194,7 +194,7 @@ func (d *Decoder) decodeStruct(n ast.Node, v reflect.Value) {
 		}
 		f, ok := fields[key]
 		if !ok {
-			d.errorf(kv.Key, "unknown key %q%s", key, didYouMean(key, fieldNames(fields)))
+			d.errorf(kv.Key, "unknown key %q%s", key, didYouMean(key, append(fieldNames(fields), skip...)))
 			continue
 		}
 		if seen[key] {

@@ -251,11 +251,18 @@ func Parse(path string, src []byte) (*File, error) {
 	if len(af.Docs) > 1 {
 		return nil, Errorf(NodePos(path, af.Docs[1]), "a pipeline file holds one YAML document")
 	}
+	if errs := resolveAliases(path, af.Docs[0]); len(errs) > 0 {
+		return nil, errs.Err()
+	}
 	d := &Decoder{File: path}
 	errs := d.Decode(af.Docs[0].Body, f)
 	f.Pos = NodePos(path, af.Docs[0].Body)
 	return f, errs.Err()
 }
+
+// SyntaxError turns a goccy/go-yaml error into a positioned error with its
+// message only (no quoted source lines).
+func SyntaxError(path string, err error) error { return syntaxError(path, err) }
 
 func syntaxError(path string, err error) error {
 	var ye yaml.Error

@@ -153,15 +153,16 @@ stages:
 	}
 }
 
-// TestNodePositions checks that a block mapping is positioned at its first
-// key, as a compiler would point at it, not at the key's colon.
+// TestNodePositions checks that a named entry is positioned at its name, and
+// a block mapping at its first key, as a compiler would point at them, not
+// at a colon.
 func TestNodePositions(t *testing.T) {
 	src := "stages:\n  base:\n    provision: []\n"
 	f, err := Parse("p.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := f.Stages.Values["base"].Pos, (Pos{File: "p.yaml", Line: 3, Col: 5}); got != want {
+	if got, want := f.Stages.Values["base"].Pos, (Pos{File: "p.yaml", Line: 2, Col: 3}); got != want {
 		t.Errorf("stage position = %v, want %v", got, want)
 	}
 	if got, want := f.Pos, (Pos{File: "p.yaml", Line: 1, Col: 1}); got != want {
@@ -203,6 +204,30 @@ func TestValidationCondition(t *testing.T) {
 		}
 		if got := string(f.Variables.Values["suite"].Validation[0].Condition); got != tc.want {
 			t.Errorf("condition = %q, want %q", got, tc.want)
+		}
+	}
+}
+
+// An alias stands for its anchor's value (goccy/go-yaml's AST keeps only
+// the name, which once became the value); merge keys are refused.
+func TestAliases(t *testing.T) {
+	src := "variables:\n  v: { default: &v hello }\n  w: { default: *v }\nstages:\n  a:\n    provision: &p\n      - shell: { inline: [x] }\n  b:\n    provision: *p\n"
+	f, err := Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Variables.Values["w"].Default; got != "hello" {
+		t.Errorf("w default = %v, want hello", got)
+	}
+	if got := f.Stages.Values["b"].Provision; len(got) != 1 || got[0].Type != "shell" {
+		t.Errorf("b provision = %+v, want one shell step", got)
+	}
+	for src, want := range map[string]string{
+		"a: &x {k: 1}\nb:\n  <<: *x\n": "p.yaml:3:3: merge keys (<<) are not supported",
+		"name: *nothing\n":             "p.yaml:1:7: alias *nothing names no anchor defined before it",
+	} {
+		if _, err := Parse("p.yaml", []byte(src)); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", src, err, want)
 		}
 	}
 }

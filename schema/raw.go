@@ -98,7 +98,25 @@ func (m *Map[T]) decodeYAML(d *Decoder, n ast.Node) {
 		}
 		var v T
 		d.decode(kv.Value, reflect.ValueOf(&v).Elem())
+		setPos(reflect.ValueOf(&v).Elem(), d.Pos(kv.Key))
 		m.Set(key, d.Pos(kv.Key), v)
+	}
+}
+
+// setPos points an entry's Pos at its key, where a reader sees a named
+// entry (a stage, a builder, a variable) begin.
+func setPos(v reflect.Value, pos Pos) {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return
+	}
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType && f.CanSet() {
+		f.Set(reflect.ValueOf(pos))
 	}
 }
 

@@ -37,7 +37,8 @@ func RunHost(ctx context.Context, argv []string, dir string, cmd *Cmd) (int, err
 	c.Dir = dir
 	c.Env = append(os.Environ(), cmd.Env...)
 	c.Stdin, c.Stdout, c.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: if pipe is killed outright, its direct child dies with it.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.Cancel = func() error {
 		// The group id is the leader's pid (Setpgid with Pgid 0).
 		return syscall.Kill(-c.Process.Pid, syscall.SIGKILL)

@@ -126,11 +126,6 @@ func (*Builder) Prepare(spec *builders.Spec) error {
 			return err
 		}
 	}
-	for _, o := range spec.Outputs {
-		if err := o.(*image.Output).Validate(); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -248,7 +243,7 @@ func (*Builder) Publish(ctx context.Context, spec *builders.Spec, a *builders.Ar
 	for _, o := range spec.Outputs {
 		out := o.(*image.Output)
 		if err := image.Write(ctx, img, *out, image.WriteOptions{BaseDir: spec.Dir}); err != nil {
-			return fmt.Errorf("output %s: %w", out, err)
+			return err // image.Write names the output
 		}
 		fmt.Fprintf(spec.Log, "wrote %s\n", out)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +18,10 @@ func newCacheCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cache",
 		Short: "List, show and prune cache records",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return usageError{fmt.Errorf("cache needs a subcommand: ls, show or prune")}
+		},
 	}
 	var all bool
 	ls := &cobra.Command{
@@ -122,6 +127,9 @@ func newCacheCmd(g *globals) *cobra.Command {
 // command works on: the pipeline file's, or every pipeline with all.
 func (g *globals) cacheScope(all bool) (*cache.Store, string, error) {
 	pipe := ""
+	if _, err := os.Stat(g.file); !all && os.IsNotExist(err) && g.file == "pipe.yaml" {
+		all = true // no pipeline here: every pipeline's records
+	}
 	if !all {
 		f, err := schema.Load(g.file)
 		if err != nil {

@@ -22,6 +22,9 @@ func newRunCmd(g *globals) *cobra.Command {
 		Short: "Build every stage whose inputs changed and reuse the rest",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Jobs < 0 {
+				return usageError{fmt.Errorf("-j must be at least 1 (0 means the number of CPUs), got %d", opts.Jobs)}
+			}
 			p, err := g.load()
 			if err != nil {
 				return err
@@ -44,8 +47,9 @@ func newRunCmd(g *globals) *cobra.Command {
 				return usageError{err}
 			}
 			rep.Close()
-			if err := p.Manifest(res).WriteFile(manifest); err != nil {
-				fmt.Fprintf(g.stderr, "pipe: write manifest: %v\n", err)
+			manifestErr := p.Manifest(res).WriteFile(manifest)
+			if manifestErr != nil {
+				fmt.Fprintf(g.stderr, "pipe: write manifest: %v\n", manifestErr)
 			}
 			if !jsonOut {
 				printSummary(g, p, res)
@@ -53,7 +57,9 @@ func newRunCmd(g *globals) *cobra.Command {
 			switch {
 			case res.Interrupted:
 				return exitError{exitInterrupted}
-			case res.Failed():
+			case res.Failed(), manifestErr != nil:
+				// Consumers read the manifest: a run that could not write
+				// it did not deliver.
 				return exitError{exitFailed}
 			}
 			return nil

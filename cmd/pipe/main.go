@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/pipebuild/pipe/builders/local/machine"
@@ -85,6 +86,9 @@ func errorText(err error) string {
 func exitCode(err error) int {
 	var ue usageError
 	var ce configError
+	if isCobraUsage(err) {
+		return exitUsage
+	}
 	var se *schema.Error
 	var sl schema.Errors
 	switch {
@@ -96,6 +100,18 @@ func exitCode(err error) int {
 		return exitInterrupted
 	}
 	return exitFailed
+}
+
+// isCobraUsage recognises cobra's own errors for a wrong command line:
+// unknown commands and wrong argument counts.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command ", "accepts ", "requires at least ", "requires at most ", "unknown flag", "unknown shorthand flag"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // interruptContext is cancelled by the first SIGINT or SIGTERM, so that

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"github.com/pipebuild/pipe/builders/local/machine"
 
 	"os"
@@ -33,6 +34,15 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: filepath.Join("testdata", "script"),
+		// [localbuilder] holds where the local builder can run; with
+		// PIPE_REQUIRE_INTEGRATION=1 it always holds, so that a missing
+		// prerequisite fails the script instead of skipping it.
+		Condition: func(cond string) (bool, error) {
+			if cond == "localbuilder" {
+				return os.Getenv("PIPE_REQUIRE_INTEGRATION") == "1" || machine.Check() == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("PIPE_CACHE_DIR", filepath.Join(env.WorkDir, "cache"))
 			env.Setenv("HOME", filepath.Join(env.WorkDir, "home"))

@@ -65,6 +65,9 @@ func (g *globals) load() (*pipeline.Pipeline, error) {
 	if err != nil {
 		return nil, configError{err}
 	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(g.stderr, "pipe: warning: %s\n", w)
+	}
 	return p, nil
 }
 

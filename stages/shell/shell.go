@@ -23,9 +23,11 @@ import (
 // changes, to invalidate its keys on purpose.
 const keyVersion = "1"
 
-// Defaults, as in Packer.
+// Defaults. Packer's execute_command starts with "chmod +x {{.Path}};":
+// pipe uploads scripts executable already, and a chmod would fail for a
+// script run as another user (user:), which does not own it.
 const (
-	DefaultExecuteCommand = "chmod +x {{.Path}}; {{.Vars}} {{.Path}}"
+	DefaultExecuteCommand = "{{.Vars}} {{.Path}}"
 	DefaultRemoteFolder   = "/tmp"
 )
 
@@ -50,7 +52,8 @@ type Config struct {
 	EnvironmentVars []string `yaml:"environment_vars"`
 	// ExecuteCommand is the shell command that runs each uploaded script;
 	// {{.Vars}} becomes NAME='VALUE' assignments and {{.Path}} the script's
-	// path in the machine. Default: "chmod +x {{.Path}}; {{.Vars}} {{.Path}}".
+	// path in the machine. Default: "{{.Vars}} {{.Path}}" (scripts are
+	// uploaded executable).
 	ExecuteCommand string `yaml:"execute_command"`
 	// InlineShebang is the interpreter line of the inline script.
 	// Default: "/bin/sh -e".
