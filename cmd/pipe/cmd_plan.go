@@ -40,6 +40,10 @@ func newPlanCmd(g *globals) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
 			for _, d := range plan {
+				if d.Reason == "" {
+					fmt.Fprintf(tw, "%s\t%s\n", d.Node, d.Status)
+					continue
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", d.Node, d.Status, d.Reason)
 			}
 			return tw.Flush()

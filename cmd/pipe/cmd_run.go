@@ -40,7 +40,7 @@ func newRunCmd(g *globals) *cobra.Command {
 			if _, err := p.Plan(cmd.Context(), st, pipeline.PlanOptions{Force: opts.Force, NoCache: opts.NoCache}); err != nil {
 				return configError{err}
 			}
-			rep := newReporter(g, jsonOut)
+			rep := newReporter(g, jsonOut, len(p.Nodes()))
 			opts.Reporter = rep
 			res, err := p.Run(cmd.Context(), st, opts)
 			if err != nil {
@@ -81,13 +81,13 @@ type closer interface {
 	Close()
 }
 
-func newReporter(g *globals, jsonOut bool) closer {
+func newReporter(g *globals, jsonOut bool, total int) closer {
 	switch {
 	case jsonOut:
 		enc := json.NewEncoder(g.stdout)
 		return &plainReporter{fn: func(e pipeline.Event) { _ = enc.Encode(e) }}
 	case isTerminal(g.stdout):
-		return newLiveReporter(g.stdout)
+		return newLiveReporter(g.stdout, total)
 	}
 	return &plainReporter{fn: func(e pipeline.Event) { fmt.Fprintln(g.stdout, plainLine(e)) }}
 }

@@ -50,12 +50,13 @@ type liveReporter struct {
 	w       io.Writer
 	running map[string]time.Time
 	done    int
+	total   int
 	stop    chan struct{}
 	wg      sync.WaitGroup
 }
 
-func newLiveReporter(w io.Writer) *liveReporter {
-	r := &liveReporter{w: w, running: map[string]time.Time{}, stop: make(chan struct{})}
+func newLiveReporter(w io.Writer, total int) *liveReporter {
+	r := &liveReporter{w: w, total: total, running: map[string]time.Time{}, stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.tick()
 	return r
@@ -106,7 +107,7 @@ func (r *liveReporter) redraw() {
 		names = append(names, fmt.Sprintf("%s %s", n, time.Since(t).Round(time.Second)))
 	}
 	sort.Strings(names)
-	fmt.Fprintf(r.w, "\r\x1b[K[%d done] building: %s", r.done, strings.Join(names, ", "))
+	fmt.Fprintf(r.w, "\r\x1b[K[%d/%d done] building: %s", r.done, r.total, strings.Join(names, ", "))
 }
 
 func (r *liveReporter) Close() {
