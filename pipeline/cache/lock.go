@@ -76,23 +76,52 @@ func waitFlock(ctx context.Context, f *os.File) error {
 	}
 }
 
-// WorkDir returns a fresh, empty, private directory under <dir>/work for a
-// build of node, and a cleanup that removes it. Keeping build scratch in the
-// store keeps it on the same filesystem as the records, off the user's
-// repository and away from a small tmpfs.
+// WorkDir returns a fresh, empty, private directory under
+// <dir>/work/<pipeline>/<node> for a build of node, and a cleanup that
+// removes it. Keeping build scratch in the store keeps it on the same
+// filesystem as the records, off the user's repository and away from a
+// small tmpfs.
+//
+// The caller must hold node's lock: WorkDir first removes whatever earlier
+// builds of node left there (a run killed with SIGKILL cannot clean up),
+// which is safe only because no other build of node can be running.
 func (s *Store) WorkDir(pipeline, node string) (dir string, cleanup func() error, err error) {
 	if err := checkNames(pipeline, node); err != nil {
 		return "", nil, fmt.Errorf("work dir: %w", err)
 	}
-	parent := filepath.Join(s.dir, workDir)
+	parent := filepath.Join(s.dir, workDir, pipeline, node)
 	if err := os.MkdirAll(parent, 0o700); err != nil {
 		return "", nil, fmt.Errorf("work dir: %w", err)
 	}
-	dir, err = os.MkdirTemp(parent, pipeline+"_"+node+"-*")
+	if stale, err := os.ReadDir(parent); err == nil {
+		for _, e := range stale {
+			if err := removeAll(filepath.Join(parent, e.Name())); err != nil {
+				s.warnf("cannot remove a stale work directory: %v", err)
+			}
+		}
+	}
+	// Another node's clean-up may remove the empty pipeline directory
+	// between MkdirAll and MkdirTemp: try again then.
+	for try := 0; ; try++ {
+		dir, err = os.MkdirTemp(parent, "build-*")
+		if err == nil || !errors.Is(err, fs.ErrNotExist) || try == 3 {
+			break
+		}
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return "", nil, fmt.Errorf("work dir: %w", err)
+		}
+	}
 	if err != nil {
 		return "", nil, fmt.Errorf("work dir: %w", err)
 	}
-	return dir, func() error { return removeAll(dir) }, nil
+	return dir, func() error {
+		err := removeAll(dir)
+		// Empty parents go too, so that an idle store has no work entries;
+		// they fail harmlessly while another build uses them.
+		_ = os.Remove(parent)
+		_ = os.Remove(filepath.Dir(parent))
+		return err
+	}, nil
 }
 
 // removeAll removes dir even when a build left read-only directories in it,

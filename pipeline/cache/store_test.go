@@ -184,12 +184,8 @@ func TestWorkDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _, err := s.WorkDir("p", "app@local")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a == b || filepath.Dir(a) != filepath.Join(s.Dir(), "work") {
-		t.Errorf("work dirs %s and %s: want two dirs under %s/work", a, b, s.Dir())
+	if want := filepath.Join(s.Dir(), "work", "p", "app@local"); filepath.Dir(a) != want {
+		t.Errorf("work dir %s: want it under %s", a, want)
 	}
 	fi, err := os.Stat(a)
 	if err != nil || fi.Mode() != 0o700|os.ModeDir {
@@ -206,5 +202,32 @@ func TestWorkDir(t *testing.T) {
 	}
 	if _, _, err := s.WorkDir("p", "../x"); err == nil {
 		t.Error("WorkDir accepted a node name with a path")
+	}
+}
+
+// A run killed outright leaves its work directory; the next build of that
+// node (which holds the node's lock) removes it, and nobody else's.
+func TestWorkDirSweepsStale(t *testing.T) {
+	s, _ := openStore(t)
+	stale, _, err := s.WorkDir("p", "app@local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree{"upper/big": "x"}.write(t, stale)
+	other, _, err := s.WorkDir("p_app", "local@x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _, err := s.WorkDir("p", "app@local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale work dir %s still there: %v", stale, err)
+	}
+	for _, d := range []string{other, fresh} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("work dir %s removed: %v", d, err)
+		}
 	}
 }
