@@ -177,12 +177,19 @@ func (s *scheduler) runNode(ctx context.Context, n *Node, upRes *NodeResult) *No
 		s.emit(n, "skipped", res.Reason)
 		return res
 	}
+	force := s.forced[n.Name] || s.opts.NoCache
+	// Records are immutable and written atomically, so a hit needs no
+	// lock; a miss takes the node's lock and looks again, since another
+	// run may have built the node meanwhile.
+	if d := s.p.decide(ctx, r, s.st, force, s.opts.Now, &Decision{}); d.Status == StatusCached {
+		return s.reuse(ctx, r, d.record, res)
+	}
 	unlock, err := s.st.Lock(ctx, s.p.Name, n.Name)
 	if err != nil {
 		return s.interruptedOr(ctx, n, res, fmt.Errorf("lock: %w", err))
 	}
 	defer unlock()
-	d := s.p.decide(ctx, r, s.st, s.forced[n.Name] || s.opts.NoCache, s.opts.Now, &Decision{})
+	d := s.p.decide(ctx, r, s.st, force, s.opts.Now, &Decision{})
 	if d.Status == StatusCached {
 		return s.reuse(ctx, r, d.record, res)
 	}

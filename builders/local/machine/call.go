@@ -132,7 +132,8 @@ func call(ctx context.Context, req *request, s streams) (*result, error) {
 }
 
 // helperCmd prepares the helper process: /proc/self/exe under the helper's
-// name, in new mount and PID namespaces, killed with pipe and with ctx.
+// name, in new mount, PID, UTS and IPC namespaces, killed with pipe and with
+// ctx.
 func helperCmd(ctx context.Context, s streams, reqR, resW *os.File) (*exec.Cmd, *tailWriter) {
 	c := exec.CommandContext(ctx, "/proc/self/exe")
 	c.Args = []string{helperName}
@@ -147,7 +148,9 @@ func helperCmd(ctx context.Context, s streams, reqR, resW *os.File) (*exec.Cmd, 
 	// Pdeathsig fires when the thread that forked exits, not the process;
 	// Go ends threads only under LockOSThread, which pipe does not use.
 	c.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
+		// The host's network namespace is kept on purpose: builds
+		// download packages.
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
 		Pdeathsig:  syscall.SIGKILL,
 		Setpgid:    true,
 	}

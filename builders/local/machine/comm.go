@@ -24,7 +24,7 @@ type Communicator struct {
 
 var _ stages.Communicator = (*Communicator)(nil)
 
-// Run runs cmd.Command with /bin/sh -c chrooted into the machine, with
+// Run runs cmd.Command with /bin/sh -c with the machine as its root, with
 // /proc, /sys, /dev and resolv.conf mounted, and returns its exit status
 // (128+N for a command killed by signal N). Processes the command leaves
 // running are killed before Run returns.
@@ -57,7 +57,7 @@ func (c *Communicator) UploadDir(ctx context.Context, dst, src string) error {
 	if !strings.HasSuffix(src, "/") {
 		target = path.Join(dst, filepath.Base(filepath.Clean(src)))
 	}
-	// The helper opens src before it chroots, but a relative path would
+	// The helper opens src before it enters the machine, but a relative path would
 	// still be resolved against a working directory pipe may change, and a
 	// symlinked src (the user named it) is followed here, once.
 	dir, err := filepath.EvalSymlinks(src)

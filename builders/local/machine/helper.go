@@ -10,6 +10,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// machineHostname and machineDomainname are a machine's host and NIS
+// domain names, fixed so that builds are reproducible; "(none)" is the
+// kernel's default domain name.
+const (
+	machineHostname   = "pipe-build"
+	machineDomainname = "(none)"
+)
+
 // exitHelperFailed is the helper's exit status when the operation failed
 // before or around the command; the real answer is in the result on fd 4.
 const exitHelperFailed = 125
@@ -54,6 +62,14 @@ func serve(req *request) (int, error) {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return 0, fmt.Errorf("make / private: %w", err)
 	}
+	// The UTS namespace is the helper's own: a command's `hostname` cannot
+	// rename the host, and every build sees the same name.
+	if err := unix.Sethostname([]byte(machineHostname)); err != nil {
+		return 0, fmt.Errorf("set the machine's hostname: %w", err)
+	}
+	if err := unix.Setdomainname([]byte(machineDomainname)); err != nil {
+		return 0, fmt.Errorf("set the machine's domain name: %w", err)
+	}
 	if req.Op == opProbe {
 		return 0, nil
 	}
@@ -95,7 +111,7 @@ func lockWork(work string) error {
 	return nil
 }
 
-// enterAnd chroots the helper into the merged tree, then runs f. From then
+// enterAnd moves the helper into the merged tree, then runs f. From then
 // on the kernel resolves every path inside the tree: absolute symlinks and
 // ".." stop at its root.
 func enterAnd(merged string, f func() error) error {
@@ -105,9 +121,33 @@ func enterAnd(merged string, f func() error) error {
 	return f()
 }
 
+// chrootOnly records that enter had to fall back to chroot; see enter.
+var chrootOnly bool
+
+// enter makes the merged tree the root of the helper's mount namespace, as
+// runc does: pivot_root, then the host's root, stacked under it, is
+// detached. A chroot alone would leave the host's root in the namespace,
+// one chroot("sub"); chdir("../../..") away for a command that keeps
+// CAP_SYS_CHROOT. Where pivot_root is impossible (a root on initramfs) the
+// helper chroots instead, and its commands lose CAP_SYS_CHROOT.
 func enter(merged string) error {
-	if err := unix.Chroot(merged); err != nil {
-		return fmt.Errorf("chroot %s: %w", merged, err)
+	if err := unix.Chdir(merged); err != nil {
+		return fmt.Errorf("chdir %s: %w", merged, err)
+	}
+	err := unix.PivotRoot(".", ".")
+	if errors.Is(err, unix.EINVAL) {
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot %s: %w", merged, err)
+		}
+		chrootOnly = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pivot_root to %s: %w", merged, err)
+	}
+	// "." is now the old root, mounted over the new one.
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the host's root: %w", err)
 	}
 	// A working directory left outside the new root would let relative
 	// paths escape it.

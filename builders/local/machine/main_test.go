@@ -24,7 +24,8 @@ func TestMain(m *testing.M) {
 
 // applets are the busybox commands the test rootfs links.
 var applets = []string{"sh", "ls", "cat", "echo", "mkdir", "rm", "sleep", "id", "touch",
-	"chmod", "ps", "test", "env", "stat", "true", "false", "kill", "readlink", "wc", "grep"}
+	"chmod", "ps", "test", "env", "stat", "true", "false", "kill", "readlink", "wc", "grep",
+	"hostname", "mount", "umount", "chown", "mkfifo", "mknod", "head", "tr"}
 
 // requireMachines skips a test that needs root, overlayfs and busybox,
 // unless PIPE_REQUIRE_INTEGRATION=1 makes their absence a failure.

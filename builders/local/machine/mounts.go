@@ -24,7 +24,7 @@ var devLinks = [][2]string{
 }
 
 // binds are host files cloned as detached mounts before the helper
-// chroots, and attached inside the tree afterwards: the host's paths are
+// enters the tree, and attached inside the tree afterwards: the host's paths are
 // out of reach once inside, and no path in the image is ever used to name a
 // host file.
 type binds struct {
@@ -79,7 +79,7 @@ func attach(fd int, p string) error {
 }
 
 // setup mounts /proc, /sys, /dev and resolv.conf inside the tree (the
-// helper is chrooted) and makes sure /tmp exists, recording in t what to
+// helper is inside it) and makes sure /tmp exists, recording in t what to
 // undo.
 func (t *tree) setup(b *binds) error {
 	const fsFlags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
@@ -91,10 +91,17 @@ func (t *tree) setup(b *binds) error {
 	if err := t.mount("/sys", "sysfs", "sysfs", fsFlags|unix.MS_RDONLY, ""); err != nil {
 		return err
 	}
-	if err := t.mount("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=65536k"); err != nil {
+	// nodev: the command keeps CAP_MKNOD (for FIFOs), but a block device
+	// it makes must not open the host's disk. The device nodes bound into
+	// /dev are mounts of their own, with the host /dev's flags.
+	if err := t.mount("/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=65536k"); err != nil {
 		return err
 	}
 	if err := fillDev(b); err != nil {
+		return err
+	}
+	// After fillDev, which makes the /dev/null that masks files.
+	if err := protectKernelPaths(); err != nil {
 		return err
 	}
 	if b.resolvConf >= 0 {
@@ -109,6 +116,58 @@ func (t *tree) setup(b *binds) error {
 	}
 	_, err := t.ensureDir("/tmp", 0o777|fs.ModeSticky)
 	return err
+}
+
+// readOnlyPaths and maskedPaths are runc's and Docker's defaults: the
+// parts of /proc and /sys that reach the whole host's kernel rather than
+// the machine's processes. A command may read the first (sysctl -a works)
+// but not write them (vm.swappiness, kernel.core_pattern, sysrq); the
+// second it cannot even read (kernel memory, keys, timers of every
+// process).
+var (
+	readOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+	maskedPaths   = []string{
+		"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+		"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats",
+		"/sys/devices/virtual/powercap", "/sys/firmware",
+	}
+)
+
+// protectKernelPaths makes readOnlyPaths read-only and masks maskedPaths,
+// those that this kernel has: a file under /dev/null, a directory under an
+// empty read-only tmpfs. The mounts sit on /proc and /sys, whose detaching
+// takes them along; the command, without CAP_SYS_ADMIN, cannot undo them.
+func protectKernelPaths() error {
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	for _, p := range readOnlyPaths {
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind %s onto itself: %w", p, err)
+		}
+		if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
+			return fmt.Errorf("make %s read-only: %w", p, err)
+		}
+	}
+	for _, p := range maskedPaths {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		switch {
+		case err != nil:
+			return err
+		case fi.IsDir():
+			err = unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY|flags, "mode=0555")
+		default:
+			err = unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // mount mounts a filesystem at the directory p of the tree, creating it if

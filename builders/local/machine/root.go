@@ -82,7 +82,7 @@ func Check() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := call(ctx, &request{Op: opProbe}, streams{}); err != nil {
-		return fmt.Errorf("cannot create mount and PID namespaces (%w): "+
+		return fmt.Errorf("cannot create mount, PID, UTS and IPC namespaces (%w): "+
 			"in a container, run pipe privileged (docker run --privileged)", err)
 	}
 	return nil

@@ -65,13 +65,17 @@ func runCommand(req *request) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, err := os.StartProcess("/bin/sh", []string{"sh", "-c", req.Command}, &os.ProcAttr{
-		Dir:   "/",
-		Env:   commandEnv(id, req.Env),
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
-		Sys: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: id.uid, Gid: id.gid, Groups: id.groups},
-		},
+	// Every mount is in place: the command starts with Docker's default
+	// capabilities only, while the helper keeps its own for the clean-up.
+	p, err := startRestricted(func() (*os.Process, error) {
+		return os.StartProcess("/bin/sh", []string{"sh", "-c", req.Command}, &os.ProcAttr{
+			Dir:   "/",
+			Env:   commandEnv(id, req.Env),
+			Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+			Sys: &syscall.SysProcAttr{
+				Credential: &syscall.Credential{Uid: id.uid, Gid: id.gid, Groups: id.groups},
+			},
+		})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start /bin/sh in the machine: %w", err)

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The functions here run in the helper after it chrooted into the merged
+// The functions here run in the helper after it entered the merged
 // tree: every machine path is resolved by the kernel inside the tree.
 
 // upload writes r to the machine path p with mode. The final component must
@@ -25,7 +25,7 @@ func upload(p string, r io.Reader, mode fs.FileMode) error {
 }
 
 // download copies the machine file p to w. Symlinks are followed: inside
-// the chroot they cannot lead out.
+// the tree they cannot lead out.
 func download(p string, w io.Writer) error {
 	f, err := os.Open(p)
 	if err != nil {
@@ -45,7 +45,7 @@ func download(p string, w io.Writer) error {
 	return nil
 }
 
-// uploadDirOp opens the host directory before chrooting, then copies it
+// uploadDirOp opens the host directory before entering the tree, then copies it
 // into the machine.
 func uploadDirOp(req *request) (int, error) {
 	src, err := os.OpenRoot(req.Src)
@@ -97,7 +97,7 @@ func copyTree(src *os.Root, dst string) error {
 
 // walk calls fn for rel and, for a directory, for everything under it in
 // lexical order. It reads the host tree only through src, by descriptor:
-// host path names mean nothing inside the chroot.
+// host path names mean nothing inside the tree.
 func walk(src *os.Root, rel string, fn func(rel string, fi fs.FileInfo) error) error {
 	fi, err := src.Lstat(rel)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // points it had to create, mounts, policy-rc.d), so that undo can take it
 // all away again and the upper directory keeps only the command's changes.
 //
-// It works inside the chroot: "/" is the merged tree.
+// It works inside the tree: "/" is the merged tree.
 type tree struct {
 	created []createdPath
 	mounts  []string

@@ -21,7 +21,7 @@ type identity struct {
 
 // lookupUser resolves a Cmd.User spec, "user[:group]" with names or
 // numbers, against the machine's /etc/passwd and /etc/group (the helper is
-// chrooted, so these are the image's). "" is root.
+// inside the tree, so these are the image's). "" is root.
 func lookupUser(spec string) (*identity, error) {
 	userPart, groupPart, hasGroup := strings.Cut(spec, ":")
 	if userPart == "" {
