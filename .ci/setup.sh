@@ -7,7 +7,9 @@
 #   docker-registry  a real registry on 127.0.0.1 for push/pull tests
 set -euo pipefail
 
-packages=(ca-certificates curl git mmdebstrap busybox-static skopeo umoci docker-registry tar gzip)
+# Extra package names given as arguments are installed too (the benchmarks
+# add buildah, runc, pigz and zstd, their anchors).
+packages=(ca-certificates curl git mmdebstrap busybox-static skopeo umoci docker-registry tar gzip "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,6 +32,7 @@ type scope struct {
 	typ       reflect.Type // struct{Vars; Env; Stages}
 	varFields map[string]int
 	upstreams func() []string // the upstream stages, computed on demand
+	progs     sync.Map        // source → *compiled
 	funcs     []expr.Option
 }
 
@@ -115,42 +117,65 @@ func (s *scope) value(vars map[string]any, env map[string]string, arts map[strin
 }
 
 // interp evaluates (or, with val nil, type-checks) expressions in a scope.
-// It records every variable the expressions reference.
+// It records every variable the expressions reference, and whether any
+// refers to a stage's artifact.
 type interp struct {
 	sc   *scope
 	val  any // nil: check only
 	refs map[string]bool
+	// usesStages is set when an expression reads stages.NAME: its value
+	// then depends on the upstream's artifact.
+	usesStages bool
+}
 
-	mu    sync.Mutex
-	progs map[string]*vm.Program
+// compiled is an expression compiled once per scope: a node's expressions
+// are checked at load, then evaluated by plan and run.
+type compiled struct {
+	prog       *vm.Program
+	vars       []string
+	usesStages bool
 }
 
 var _ schema.Interp = (*interp)(nil)
 
 func newInterp(sc *scope, val any) *interp {
-	return &interp{sc: sc, val: val, refs: map[string]bool{}, progs: map[string]*vm.Program{}}
+	return &interp{sc: sc, val: val, refs: map[string]bool{}}
 }
 
 // Checking reports that this interp only type-checks.
 func (in *interp) Checking() bool { return in.val == nil }
 
 func (in *interp) compile(src string, pos schema.Pos) (*vm.Program, error) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if p, ok := in.progs[src]; ok {
-		return p, nil
+	c, err := in.sc.compile(in, src, pos)
+	if err != nil {
+		return nil, err
 	}
-	opts := append([]expr.Option{expr.Env(reflect.New(in.sc.typ).Elem().Interface()), expr.DisableBuiltin("now")}, in.sc.funcs...)
+	for _, v := range c.vars {
+		in.refs[v] = true
+	}
+	in.usesStages = in.usesStages || c.usesStages
+	return c.prog, nil
+}
+
+// compile compiles src in the scope, once.
+func (s *scope) compile(in *interp, src string, pos schema.Pos) (*compiled, error) {
+	if c, ok := s.progs.Load(src); ok {
+		return c.(*compiled), nil
+	}
+	opts := append([]expr.Option{expr.Env(reflect.New(s.typ).Elem().Interface()), expr.DisableBuiltin("now")}, s.funcs...)
 	p, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, in.exprError(src, pos, err)
 	}
-	if err := in.checkStageRefs(p.Node()); err != nil {
+	uses, err := in.checkStageRefs(p.Node())
+	if err != nil {
 		return nil, schema.Errorf(pos, "in expression %q: %v", src, err)
 	}
-	collectRefs(p.Node(), in.refs)
-	in.progs[src] = p
-	return p, nil
+	refs := map[string]bool{}
+	collectRefs(p.Node(), refs)
+	c := &compiled{prog: p, vars: slices.Sorted(maps.Keys(refs)), usesStages: uses}
+	s.progs.Store(src, c)
+	return c, nil
 }
 
 // noField is expr-lang's message for a missing struct field; the scope's
@@ -281,9 +306,12 @@ func unwrapRuntime(err error) string {
 
 // checkStageRefs reports a `stages.NAME` whose stage is not upstream of the
 // expression's stage.
-func (in *interp) checkStageRefs(n ast.Node) error {
+func (in *interp) checkStageRefs(n ast.Node) (uses bool, err error) {
 	var bad string
 	ast.Walk(&n, visitFunc(func(n *ast.Node) {
+		if id, ok := (*n).(*ast.IdentifierNode); ok && id.Value == "stages" {
+			uses = true
+		}
 		m, ok := (*n).(*ast.MemberNode)
 		if !ok || bad != "" {
 			return
@@ -295,9 +323,9 @@ func (in *interp) checkStageRefs(n ast.Node) error {
 		}
 	}))
 	if bad != "" {
-		return errors.New(in.unknownName("stages."+bad, bad))
+		return uses, errors.New(in.unknownName("stages."+bad, bad))
 	}
-	return nil
+	return uses, nil
 }
 
 type visitFunc func(*ast.Node)

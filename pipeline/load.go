@@ -51,6 +51,7 @@ type Pipeline struct {
 	graph     *graph
 	memo      sync.Map // node + upstream OutputID → *resolved
 	hits      sync.Map // ActionID → *cache.Record the plan found usable
+	prepared  sync.Map // node name → true: checked at load, independent of upstream
 	env       map[string]string
 	timestamp string
 	funcs     []expr.Option
@@ -204,8 +205,15 @@ func (p *Pipeline) prepareNodes() schema.Errors {
 			errs.Append(n.Def.Pos, err)
 			continue
 		}
-		if r.when {
-			errs = append(errs, p.prepare(r)...)
+		if !r.when {
+			continue
+		}
+		perrs := p.prepare(r)
+		errs = append(errs, perrs...)
+		if len(perrs) == 0 && !r.usesStages {
+			// Nothing of this node depends on its upstream's artifact, so
+			// what was checked here holds for the plan and the run too.
+			p.prepared.Store(n.Name, true)
 		}
 	}
 	return errs

@@ -24,6 +24,9 @@ type resolved struct {
 	provs []resolvedProv
 	lines []cache.Line
 	id    cache.ActionID
+	// usesStages is set when an expression of the node read an upstream
+	// artifact.
+	usesStages bool
 	// vars maps each variable the node references to an HMAC of its value.
 	vars map[string]string
 }
@@ -115,6 +118,7 @@ func (p *Pipeline) evaluate(n *Node, up *builders.Artifact, storeDir string) (*r
 	if err := errs.Err(); err != nil {
 		return nil, nil, err
 	}
+	r.usesStages = in.usesStages
 	return r, in, nil
 }
 
@@ -156,8 +160,10 @@ func artifactValue(a *builders.Artifact) map[string]string {
 // value is replaced by its HMAC.
 func (p *Pipeline) key(r *resolved, st *cache.Store) error {
 	n := r.node
-	if errs := p.prepare(r); len(errs) > 0 {
-		return errs.Err()
+	if _, done := p.prepared.Load(n.Name); !done || r.usesStages {
+		if errs := p.prepare(r); len(errs) > 0 {
+			return errs.Err()
+		}
 	}
 	k := cache.NewKey(st.Secret(), st.Files())
 	k.Add("builder.type", n.Builder.Type())
