@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -88,7 +87,7 @@ func (src Image) Resolve(ctx context.Context, s *Store, opts ResolveOptions) (*B
 func (o RemoteOptions) options(ctx context.Context) []remote.Option {
 	kc := o.Keychain
 	if kc == nil {
-		kc = authn.DefaultKeychain
+		kc = Keychain()
 	}
 	opts := []remote.Option{
 		remote.WithContext(ctx),

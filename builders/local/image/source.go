@@ -61,7 +61,7 @@ type ResolveOptions struct {
 
 // RemoteOptions configure registry access.
 type RemoteOptions struct {
-	// Keychain finds credentials; nil means authn.DefaultKeychain
+	// Keychain finds credentials; nil means Keychain()
 	// (~/.docker/config.json and credential helpers).
 	Keychain authn.Keychain
 	// Transport is the HTTP transport; nil means a clone of
