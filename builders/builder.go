@@ -111,6 +111,12 @@ type Spec struct {
 	StoreDir string
 	// ActionID is the node's cache key.
 	ActionID string
+	// RunID identifies this run of pipe; builders tag temporary cloud
+	// resources with it (pipe:run).
+	RunID string
+	// Ledger records temporary resources before they are created; never
+	// nil during Launch and Capture.
+	Ledger Ledger
 	// Log receives progress lines (already masked for secrets).
 	Log io.Writer
 }

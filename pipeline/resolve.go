@@ -257,3 +257,15 @@ func maskString(s string, secrets []string) string {
 	}
 	return s
 }
+
+// BuilderConfig returns the config of a node's builder entry, with its
+// expressions evaluated (upstream artifacts empty), for commands such as
+// `pipe cleanup` that act on a builder outside a build.
+func (p *Pipeline) BuilderConfig(n *Node) (any, error) {
+	in := newInterp(n.scope, n.scope.value(p.Vars, p.env, nil))
+	cfg := n.Builder.NewConfig()
+	if errs := n.BuilderDef.Config.Decode(cfg, in, "type", "source"); len(errs) > 0 {
+		return nil, maskError(errs.Err(), p.keySecrets)
+	}
+	return cfg, nil
+}

@@ -73,7 +73,12 @@ func (p *Pipeline) Run(ctx context.Context, st *cache.Store, opts RunOptions) (*
 	if opts.Reporter == nil {
 		opts.Reporter = ReporterFunc(func(Event) {})
 	}
-	s := &scheduler{p: p, st: st, opts: opts, forced: forced,
+	run, err := st.StartRun()
+	if err != nil {
+		return nil, err
+	}
+	defer run.Close()
+	s := &scheduler{p: p, st: st, opts: opts, forced: forced, ledger: run,
 		results: map[*Node]*NodeResult{}, done: make(chan doneMsg)}
 	return s.run(ctx), nil
 }
@@ -85,6 +90,7 @@ type scheduler struct {
 	forced  map[string]bool
 	results map[*Node]*NodeResult
 	done    chan doneMsg
+	ledger  *cache.RunLedger
 }
 
 func (s *scheduler) run(ctx context.Context) *Result {
@@ -169,6 +175,7 @@ func (s *scheduler) runNode(ctx context.Context, n *Node, upRes *NodeResult) *No
 		return s.fail(n, res, err)
 	}
 	res.ActionID = r.id
+	r.spec.RunID, r.spec.Ledger = s.ledger.ID, runLedger{s.ledger}
 	if s.opts.Debug != nil {
 		s.opts.Debug(n.Name, r.lines)
 	}
@@ -339,4 +346,21 @@ func (s *scheduler) interruptedOr(ctx context.Context, n *Node, res *NodeResult,
 	res.Status, res.Reason, res.Err = StatusNotRun, "interrupted", err
 	s.opts.Reporter.Event(Event{Time: time.Now(), Node: n.Name, Kind: "interrupted", Error: maskString(err.Error(), s.p.Secrets)})
 	return res
+}
+
+// runLedger adapts the store's run ledger to builders.Ledger. A resource's
+// key is its name when it has one, so that the entry recorded before a
+// create call and the one recorded with the returned id are the same.
+type runLedger struct{ l *cache.RunLedger }
+
+func (rl runLedger) Record(r builders.Resource) error { return rl.l.Record(resourceKey(r), r) }
+
+func (rl runLedger) Forget(r builders.Resource) error { return rl.l.Forget(resourceKey(r)) }
+
+func resourceKey(r builders.Resource) string {
+	id := r.Name
+	if id == "" {
+		id = r.ID
+	}
+	return r.Builder + "/" + r.Region + "/" + r.Kind + "/" + id
 }

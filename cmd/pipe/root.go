@@ -47,7 +47,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringSliceVar(&g.only, "only", nil, "only these stages and their ancestors (comma-separated)")
 	root.AddCommand(
 		newRunCmd(g), newPlanCmd(g), newValidateCmd(g), newGraphCmd(g),
-		newCacheCmd(g), newSchemaCmd(g), newVersionCmd(g),
+		newCacheCmd(g), newCleanupCmd(g), newSchemaCmd(g), newVersionCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/builders/all"
+)
+
+func newCleanupCmd(g *globals) *cobra.Command {
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Delete the temporary cloud resources that killed runs left behind",
+		Long: `cleanup reads the ledgers of runs that are no longer alive and deletes every
+temporary resource they list (instances, key pairs, security groups,
+intermediate images). With a pipeline file present, it also asks each of its
+cloud builders for resources tagged pipe:temporary by runs that are not alive.
+It never deletes an image that a cache record references.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := g.store()
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			runs, err := st.Runs()
+			if err != nil {
+				return err
+			}
+			reg := all.Registry()
+			var errs []error
+			verb := map[bool]string{true: "would delete", false: "deleted"}[dryRun]
+			for _, run := range runs {
+				if run.Alive {
+					continue
+				}
+				done, err := cleanRun(cmd, reg, run.Outstanding, dryRun)
+				for _, r := range done {
+					fmt.Fprintf(g.stdout, "%s %s %s %s %s (run %s)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name), run.ID)
+				}
+				if err != nil {
+					errs = append(errs, fmt.Errorf("run %s: %w", run.ID, err))
+					continue
+				}
+				if !dryRun {
+					if err := st.RemoveRun(run.ID); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			errs = append(errs, g.sweep(cmd, reg, st.RunAlive, dryRun, verb)...)
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted")
+	return cmd
+}
+
+// cleanRun hands a dead run's outstanding resources to their builders.
+func cleanRun(cmd *cobra.Command, reg *builders.Registry, entries []json.RawMessage, dryRun bool) ([]builders.Resource, error) {
+	byBuilder := map[string][]builders.Resource{}
+	var order []string
+	for _, e := range entries {
+		var r builders.Resource
+		if err := json.Unmarshal(e, &r); err != nil {
+			return nil, fmt.Errorf("ledger entry %s: %w", e, err)
+		}
+		if _, seen := byBuilder[r.Builder]; !seen {
+			order = append(order, r.Builder)
+		}
+		byBuilder[r.Builder] = append(byBuilder[r.Builder], r)
+	}
+	var done []builders.Resource
+	var errs []error
+	for _, typ := range order {
+		b, ok := reg.Lookup(typ)
+		c, isCleaner := b.(builders.Cleaner)
+		if !ok || !isCleaner {
+			errs = append(errs, fmt.Errorf("builder %q cannot clean up its resources", typ))
+			continue
+		}
+		d, err := c.Clean(cmd.Context(), byBuilder[typ], dryRun)
+		done = append(done, d...)
+		errs = append(errs, err)
+	}
+	return done, errors.Join(errs...)
+}
+
+// sweep asks the cloud builders of the pipeline file, if there is one, for
+// temporary resources of runs that are not alive.
+func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, alive func(string) bool, dryRun bool, verb string) []error {
+	if _, err := os.Stat(g.file); err != nil {
+		return nil
+	}
+	p, err := g.load()
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for _, n := range p.Nodes() {
+		c, ok := n.Builder.(builders.Cleaner)
+		if !ok || seen[n.BuilderName] {
+			continue
+		}
+		seen[n.BuilderName] = true
+		cfg, err := p.BuilderConfig(n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		done, err := c.Sweep(cmd.Context(), cfg, alive, dryRun)
+		for _, r := range done {
+			fmt.Fprintf(g.stdout, "%s %s %s %s %s (tagged temporary)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name))
+		}
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
