@@ -3,14 +3,16 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pipebuild/pipe/builders"
 	"github.com/pipebuild/pipe/pipeline/cache"
+	"github.com/pipebuild/pipe/schema"
 )
 
 // Status is what a run does, or did, with a node.
@@ -79,63 +81,99 @@ func (p *Pipeline) Plan(ctx context.Context, st *cache.Store, opts PlanOptions) 
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	byNode := map[*Node]*Decision{}
-	arts := map[*Node]*builders.Artifact{}
-	var out []*Decision
+	pl := &planner{p: p, st: st, opts: opts, forced: forced, decisions: map[*Node]*Decision{}}
+	// Each root's subtree is planned in order, and independent subtrees
+	// in parallel: a node needs only its upstream's decision.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.NumCPU())
 	for _, n := range p.graph.nodes {
-		d := &Decision{Node: n.Name, Stage: n.Stage, Builder: n.BuilderName}
-		if n.Up != nil {
-			d.Upstream = n.Up.Name
-		}
-		out = append(out, d)
-		byNode[n] = d
-		up := n.Up
-		var upArt *builders.Artifact
-		if up != nil {
-			upArt = arts[up]
-		}
-		r, err := p.resolve(n, upArt, st)
-		if err != nil {
-			errs = append(errs, err)
-			d.Status, d.Reason = StatusBlocked, "configuration error"
-			continue
-		}
-		if opts.Debug != nil && (up == nil || upArt != nil) {
-			opts.Debug(n.Name, r.lines)
-		}
-		if up != nil {
-			switch ud := byNode[up]; ud.Status {
-			case StatusSkip:
-				d.Status, d.Reason = StatusSkip, "upstream "+up.Name+" is skipped"
-				continue
-			case StatusBlocked:
-				d.Status, d.Reason = StatusBlocked, "upstream "+up.Name+" cannot run"
-				continue
-			}
-		}
-		if !r.when {
-			d.Status, d.Reason = StatusSkip, "when: is false"
-			continue
-		}
-		if up != nil && byNode[up].Status == StatusBuild {
-			d.Status = StatusBuild
-			d.Reason = "upstream " + up.Name + " will rebuild"
-			if forced[n.Name] {
-				d.Reason = "forced"
-			}
-			continue
-		}
-		d.ActionID = r.id
-		*d = *p.decide(ctx, r, st, forced[n.Name] || opts.NoCache, opts.Now, d)
-		if d.Status == StatusCached {
-			arts[n] = recordArtifact(d.record)
+		if n.Up == nil {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				pl.walk(ctx, n, nil, nil)
+			})
 		}
 	}
-	if len(errs) > 0 {
-		return out, maskError(errors.Join(errs...), p.keySecrets)
+	wg.Wait()
+	out := make([]*Decision, len(p.graph.nodes))
+	for i, n := range p.graph.nodes {
+		out[i] = pl.decisions[n]
+	}
+	if len(pl.errs) > 0 {
+		// Subtrees finish in any order: sort the problems by position.
+		var all schema.Errors
+		for _, err := range pl.errs {
+			all.Append(schema.Pos{}, err)
+		}
+		return out, maskError(all.Err(), p.keySecrets)
 	}
 	return out, nil
+}
+
+// planner holds one plan's state, shared by the subtrees planned at once.
+type planner struct {
+	p      *Pipeline
+	st     *cache.Store
+	opts   PlanOptions
+	forced map[string]bool
+
+	mu        sync.Mutex
+	decisions map[*Node]*Decision
+	errs      []error
+}
+
+// walk decides n, whose upstream decided ud with artifact upArt, then its
+// dependents.
+func (pl *planner) walk(ctx context.Context, n *Node, ud *Decision, upArt *builders.Artifact) {
+	d, art, err := pl.decideNode(ctx, n, ud, upArt)
+	pl.mu.Lock()
+	pl.decisions[n] = d
+	if err != nil {
+		pl.errs = append(pl.errs, err)
+	}
+	pl.mu.Unlock()
+	for _, c := range n.Down {
+		pl.walk(ctx, c, d, art)
+	}
+}
+
+// decideNode plans one node; art is its artifact when it is cached.
+func (pl *planner) decideNode(ctx context.Context, n *Node, ud *Decision, upArt *builders.Artifact) (*Decision, *builders.Artifact, error) {
+	d := &Decision{Node: n.Name, Stage: n.Stage, Builder: n.BuilderName}
+	if n.Up != nil {
+		d.Upstream = n.Up.Name
+	}
+	r, err := pl.p.resolve(n, upArt, pl.st)
+	if err != nil {
+		d.Status, d.Reason = StatusBlocked, "configuration error"
+		return d, nil, err
+	}
+	if pl.opts.Debug != nil && (n.Up == nil || upArt != nil) {
+		pl.mu.Lock()
+		pl.opts.Debug(n.Name, r.lines)
+		pl.mu.Unlock()
+	}
+	switch {
+	case ud != nil && ud.Status == StatusSkip:
+		d.Status, d.Reason = StatusSkip, "upstream "+n.Up.Name+" is skipped"
+	case ud != nil && ud.Status == StatusBlocked:
+		d.Status, d.Reason = StatusBlocked, "upstream "+n.Up.Name+" cannot run"
+	case !r.when:
+		d.Status, d.Reason = StatusSkip, "when: is false"
+	case ud != nil && ud.Status == StatusBuild:
+		d.Status, d.Reason = StatusBuild, "upstream "+n.Up.Name+" will rebuild"
+		if pl.forced[n.Name] {
+			d.Reason = "forced"
+		}
+	default:
+		d.ActionID = r.id
+		d = pl.p.decide(ctx, r, pl.st, pl.forced[n.Name] || pl.opts.NoCache, pl.opts.Now, d)
+		if d.Status == StatusCached {
+			return d, recordArtifact(d.record), nil
+		}
+	}
+	return d, nil, nil
 }
 
 // decide looks a resolved node up in the store: cached if a fresh record
