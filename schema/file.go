@@ -1,10 +1,3 @@
-// Package schema holds the Go types of the pipeline file, their strict,
-// positioned decoding, and the JSON Schema generated from them.
-//
-// Parts whose type depends on a plugin (a builder's config, a provisioner's
-// config, sources, outputs) are kept as Raw nodes and decoded by the
-// pipeline once it knows the builder or provisioner type and the values of
-// the expressions inside them. Package schema knows no builder.
 package schema
 
 import (
