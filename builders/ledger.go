@@ -19,6 +19,8 @@ type Resource struct {
 	Name string `json:"name,omitempty"`
 	// Node is the node that created it.
 	Node string `json:"node,omitempty"`
+	// Run is the run that created it, when known (from its pipe:run tag).
+	Run string `json:"run,omitempty"`
 }
 
 // Ledger records temporary resources so that `pipe cleanup` can delete
@@ -34,11 +36,13 @@ type Ledger interface {
 // Cleaner is implemented by builders that create temporary resources. Clean
 // deletes the given resources of a run that is no longer alive (ignoring
 // ones already gone); with dryRun it only reports what it would delete.
-// Sweep looks for resources tagged as temporary by runs that are not in
-// alive, using a builder entry's config (its region and credentials).
+// Sweep looks for resources tagged as temporary, using a builder entry's
+// config (its region and credentials), and deletes those keep refuses:
+// keep holds for resources of live runs and for images a cache record
+// references.
 type Cleaner interface {
 	Clean(ctx context.Context, rs []Resource, dryRun bool) ([]Resource, error)
-	Sweep(ctx context.Context, config any, alive func(runID string) bool, dryRun bool) ([]Resource, error)
+	Sweep(ctx context.Context, config any, keep func(Resource) bool, dryRun bool) ([]Resource, error)
 }
 
 // NopLedger records nothing: for builders and tests that have no store.

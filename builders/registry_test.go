@@ -10,13 +10,13 @@ import (
 
 func TestRegistry(t *testing.T) {
 	r := all.Registry()
-	if diff := cmp.Diff([]string{"local", "null"}, r.Types()); diff != "" {
+	if diff := cmp.Diff([]string{"amazon-ebs", "local", "null"}, r.Types()); diff != "" {
 		t.Errorf("Types (-want +got):\n%s", diff)
 	}
 	if b, ok := r.Lookup("null"); !ok || b.Type() != "null" {
 		t.Errorf("Lookup(null) = %v, %v", b, ok)
 	}
-	if _, ok := r.Lookup("amazon-ebs"); ok {
-		t.Error("Lookup(amazon-ebs) found something")
+	if _, ok := r.Lookup("googlecompute"); ok {
+		t.Error("Lookup(googlecompute) found something")
 	}
 }

@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/builders/amazon"
 	"github.com/pipebuild/pipe/builders/local"
 	"github.com/pipebuild/pipe/builders/null"
 )
@@ -11,6 +12,7 @@ import (
 // Registry returns a registry of every builder.
 func Registry() *builders.Registry {
 	return builders.NewRegistry(
+		amazon.New(),
 		local.New(),
 		null.New(),
 	)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"strings"
+
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pipebuild/pipe/pipeline/cache"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -34,13 +37,17 @@ It never deletes an image that a cache record references.`,
 				return err
 			}
 			reg := all.Registry()
+			keep, err := keepFunc(st)
+			if err != nil {
+				return err
+			}
 			var errs []error
 			verb := map[bool]string{true: "would delete", false: "deleted"}[dryRun]
 			for _, run := range runs {
 				if run.Alive {
 					continue
 				}
-				done, err := cleanRun(cmd, reg, run.Outstanding, dryRun)
+				done, err := cleanRun(cmd, reg, run.Outstanding, keep, dryRun)
 				for _, r := range done {
 					fmt.Fprintf(g.stdout, "%s %s %s %s %s (run %s)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name), run.ID)
 				}
@@ -54,7 +61,7 @@ It never deletes an image that a cache record references.`,
 					}
 				}
 			}
-			errs = append(errs, g.sweep(cmd, reg, st.RunAlive, dryRun, verb)...)
+			errs = append(errs, g.sweep(cmd, reg, keep, dryRun, verb)...)
 			return errors.Join(errs...)
 		},
 	}
@@ -63,13 +70,16 @@ It never deletes an image that a cache record references.`,
 }
 
 // cleanRun hands a dead run's outstanding resources to their builders.
-func cleanRun(cmd *cobra.Command, reg *builders.Registry, entries []json.RawMessage, dryRun bool) ([]builders.Resource, error) {
+func cleanRun(cmd *cobra.Command, reg *builders.Registry, entries []json.RawMessage, keep func(builders.Resource) bool, dryRun bool) ([]builders.Resource, error) {
 	byBuilder := map[string][]builders.Resource{}
 	var order []string
 	for _, e := range entries {
 		var r builders.Resource
 		if err := json.Unmarshal(e, &r); err != nil {
 			return nil, fmt.Errorf("ledger entry %s: %w", e, err)
+		}
+		if r.ID != "" && keep(builders.Resource{ID: r.ID}) {
+			continue // became a cached artifact after all
 		}
 		if _, seen := byBuilder[r.Builder]; !seen {
 			order = append(order, r.Builder)
@@ -94,7 +104,7 @@ func cleanRun(cmd *cobra.Command, reg *builders.Registry, entries []json.RawMess
 
 // sweep asks the cloud builders of the pipeline file, if there is one, for
 // temporary resources of runs that are not alive.
-func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, alive func(string) bool, dryRun bool, verb string) []error {
+func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, keep func(builders.Resource) bool, dryRun bool, verb string) []error {
 	if _, err := os.Stat(g.file); err != nil {
 		return nil
 	}
@@ -115,13 +125,40 @@ func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, alive func(s
 			errs = append(errs, err)
 			continue
 		}
-		done, err := c.Sweep(cmd.Context(), cfg, alive, dryRun)
+		done, err := c.Sweep(cmd.Context(), cfg, keep, dryRun)
 		for _, r := range done {
 			fmt.Fprintf(g.stdout, "%s %s %s %s %s (tagged temporary)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name))
 		}
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// keepFunc says which resources cleanup must leave alone: those of runs
+// still alive, and every id that a cache record's artifact names (an AMI
+// whose record was written before its run was killed is a cached image,
+// not a leftover).
+func keepFunc(st *cache.Store) (func(builders.Resource) bool, error) {
+	recs, err := st.List("")
+	if err != nil {
+		return nil, err
+	}
+	referenced := map[string]bool{}
+	for _, r := range recs {
+		var a builders.Artifact
+		if json.Unmarshal(r.Artifact, &a) != nil {
+			continue
+		}
+		referenced[a.OutputID] = true
+		for _, v := range a.Data {
+			for _, id := range strings.Split(v, ",") {
+				referenced[id] = true
+			}
+		}
+	}
+	return func(r builders.Resource) bool {
+		return referenced[r.ID] || (r.Run != "" && st.RunAlive(r.Run))
+	}, nil
 }
 
 func firstNonEmpty(s ...string) string {
