@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -72,7 +73,8 @@ func (c *Communicator) run(ctx context.Context, r remote, stdin io.Reader, stdou
 		return -1, fmt.Errorf("run: open ssh session: %w", err)
 	}
 	defer s.Close()
-	s.Stdin, s.Stdout, s.Stderr = stdin, stdout, stderr
+	s.Stdin = stdin
+	s.Stdout, s.Stderr = serialize(stdout, stderr)
 	if err := s.Start(r.line); err != nil {
 		return -1, fmt.Errorf("run: start: %w", err)
 	}
@@ -140,6 +142,35 @@ func exitStatus(err error) (int, error) {
 	default:
 		return -1, fmt.Errorf("run: %w", err)
 	}
+}
+
+// serialize returns writers that write to stdout and stderr one at a time.
+// The session copies its two streams in two goroutines, and callers often
+// pass one writer for both (a provisioner's log), which need not be safe
+// for concurrent use; exec.Cmd takes care of that case, x/crypto/ssh does
+// not. Nil stays nil, for the session to discard.
+func serialize(stdout, stderr io.Writer) (io.Writer, io.Writer) {
+	mu := new(sync.Mutex)
+	wrap := func(w io.Writer) io.Writer {
+		if w == nil {
+			return nil
+		}
+		return &lockedWriter{mu: mu, w: w}
+	}
+	return wrap(stdout), wrap(stderr)
+}
+
+// lockedWriter writes to w holding mu. It has only Write, which also keeps
+// io.Copy from using w's ReadFrom, a read that would hold no lock.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // waitFor reports whether done delivered within d.

@@ -29,6 +29,7 @@ type HostKeyError struct {
 	Got, Want ssh.PublicKey
 }
 
+// Error names both keys by type and fingerprint.
 func (e *HostKeyError) Error() string {
 	return fmt.Sprintf("host key mismatch: got %s %s, want %s %s",
 		e.Got.Type(), ssh.FingerprintSHA256(e.Got), e.Want.Type(), ssh.FingerprintSHA256(e.Want))

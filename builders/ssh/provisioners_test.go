@@ -50,17 +50,14 @@ func TestShellProvisioner(t *testing.T) {
 		t.Errorf("greeting = %q, want %q", got, want)
 	}
 
-	out = provision(t, shell.New(), &shell.Config{Script: "setup.sh", User: "root",
+	remote := t.TempDir()
+	out = provision(t, shell.New(), &shell.Config{Script: "setup.sh", User: "root", RemoteFolder: remote,
 		EnvironmentVars: []string{"GREETING=vars"}}, comm, dir)
 	if want := "script as root with vars\n"; out != want {
 		t.Errorf("script output = %q, want %q", out, want)
 	}
-	// The scripts were removed from remote_folder (/tmp).
-	left, _ := filepath.Glob("/tmp/pipe-script-*")
-	for _, l := range left {
-		if b, _ := os.ReadFile(l); strings.Contains(string(b), "GREETING") {
-			t.Errorf("script %s left behind", l)
-		}
+	if left, err := os.ReadDir(remote); err != nil || len(left) > 0 {
+		t.Errorf("remote_folder holds %v (%v), want the script removed", left, err)
 	}
 
 	// A failing inline script is the provisioner's error.

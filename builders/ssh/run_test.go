@@ -1,6 +1,7 @@
 package ssh_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -125,5 +126,19 @@ func TestRunConnectionDropped(t *testing.T) {
 	_, err := comm.Run(context.Background(), &stages.Cmd{Command: cmd})
 	if err == nil || !strings.Contains(err.Error(), "connection dropped") {
 		t.Fatalf("err = %v, want connection dropped", err)
+	}
+}
+
+// TestRunOneWriter passes one writer that is not safe for concurrent use as
+// both stdout and stderr, as provisioners do with their log.
+func TestRunOneWriter(t *testing.T) {
+	comm, _ := connect(t)
+	for range 20 {
+		var out bytes.Buffer
+		status, err := comm.Run(context.Background(), &stages.Cmd{
+			Command: "echo out; sleep 0.01; echo err >&2", Stdout: &out, Stderr: &out})
+		if err != nil || status != 0 || out.String() != "out\nerr\n" {
+			t.Fatalf("Run: %d, %q, %v; want both lines", status, out.String(), err)
+		}
 	}
 }

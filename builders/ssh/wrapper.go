@@ -35,12 +35,15 @@ type remote struct {
 // command run directly would print no such thing.
 const wrapper = `: %s; exec 4>&2 2>/dev/null; %s(exec /bin/sh -c %s 2>&4 4>&-); exit $?`
 
-// killScript SIGKILLs the process groups of processes tagged %[1]s,
-// without pgrep where there is none (a minimal image). The tag is assembled
-// at run time, so that the killer's own command line does not carry it.
-const killScript = `t=pipe-run-; t=${t}%[1]s; pids=
-if command -v pgrep >/dev/null 2>&1; then pids=$(pgrep -f "$t")
-else for d in /proc/[0-9]*; do case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in *"$t"*) pids="$pids ${d#/proc/}";; esac; done
+// killScript SIGKILLs the process groups of wrappers tagged %[1]s, without
+// pgrep where there is none (a minimal image). The tag is assembled at run
+// time, so that the killer's own command line does not carry it, and only a
+// command line that starts as the wrapper's matches: the login shell's
+// carries the tag too until it execs the wrapper, and killing it amid its
+// startup files (a .bashrc holding a lock) would do harm of its own.
+const killScript = `t=pipe-run-; t="/bin/sh -c : ${t}%[1]s;"; pids=
+if command -v pgrep >/dev/null 2>&1; then pids=$(pgrep -f "^$t")
+else for d in /proc/[0-9]*; do case $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) in "$t"*) pids="$pids ${d#/proc/}";; esac; done
 fi
 for p in $pids; do kill -s KILL -- "-$p" 2>/dev/null; kill -s KILL "$p" 2>/dev/null; done; :`
 

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,6 +121,9 @@ func (s *Server) Start() error {
 	defer logf.Close()
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", filepath.Join(s.Dir, "sshd_config"))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A test binary killed by its timeout runs no cleanup; its sshd must not
+	// outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.mu.Lock()
 	if s.stopped || s.cmd != nil {
 		s.mu.Unlock()
@@ -199,6 +203,13 @@ func (s *Server) writeFiles() error {
 	}
 	s.HostKey = hostSigner.PublicKey()
 
+	// An empty home: the host's root has dotfiles (a .bashrc that runs
+	// pyenv, say) that a test machine would not, and that make each login
+	// slow and racy.
+	home := filepath.Join(s.Dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		return err
+	}
 	hostKeyFile := filepath.Join(s.Dir, "host_ed25519")
 	authKeys := filepath.Join(s.Dir, "authorized_keys")
 	config := fmt.Sprintf(`Port %d
@@ -211,7 +222,8 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 StrictModes no
 UsePAM no
-`, s.Port, s.Host, hostKeyFile, authKeys, filepath.Join(s.Dir, "sshd.pid"))
+SetEnv HOME=%s
+`, s.Port, s.Host, hostKeyFile, authKeys, filepath.Join(s.Dir, "sshd.pid"), home)
 	for _, f := range []struct {
 		name string
 		data []byte
