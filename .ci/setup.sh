@@ -5,11 +5,13 @@
 #   busybox-static   a 2 MB root filesystem for fast tests
 #   skopeo, umoci    independent readers of the images pipe writes
 #   docker-registry  a real registry on 127.0.0.1 for push/pull tests
+#   openssh-server   a real sshd on 127.0.0.1: the SSH communicator and the
+#                    fake EC2's instances (chrooted, with bash-static)
 set -euo pipefail
 
 # Extra package names given as arguments are installed too (the benchmarks
 # add buildah, runc, pigz and zstd, their anchors).
-packages=(ca-certificates curl git mmdebstrap busybox-static skopeo umoci docker-registry tar gzip "$@")
+packages=(ca-certificates curl git mmdebstrap busybox-static skopeo umoci docker-registry openssh-server bash-static tar gzip "$@")
 
 missing=()
 for p in "${packages[@]}"; do
