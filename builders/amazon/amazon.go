@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -69,8 +70,19 @@ func (b *Builder) client(ctx context.Context, region string) (ec2API, error) {
 	}
 	out, err := c.DescribeRegions(ctx, &ec2.DescribeRegionsInput{RegionNames: []string{region}})
 	if err != nil {
-		if apiCode(err) == "InvalidParameterValue" {
+		var dns *net.DNSError
+		switch {
+		case apiCode(err) == "InvalidParameterValue":
 			return nil, fmt.Errorf("unknown region %q: %w", region, err)
+		case apiCode(err) == "AuthFailure", errors.As(err, &dns) && dns.IsNotFound:
+			// A region that does not exist has no endpoint (real EC2);
+			// one not enabled for the account (and the fake, for a region
+			// it does not serve) refuses the credential scope. AuthFailure
+			// also means credentials EC2 does not accept, so say both.
+			if dns != nil {
+				return nil, fmt.Errorf("unknown region %q: %w", region, err)
+			}
+			return nil, fmt.Errorf("unknown region %q, not enabled for this account, or credentials not accepted there: %w", region, err)
 		}
 		return nil, fmt.Errorf("describe region %s: %w", region, err)
 	}

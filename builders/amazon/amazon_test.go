@@ -64,7 +64,9 @@ func TestPollDelay(t *testing.T) {
 		{0, 1, time.Second},
 		{30 * time.Second, 1, 3 * time.Second},
 		{10 * time.Minute, 1, 15 * time.Second},
-		{30 * time.Second, 0.1, 300 * time.Millisecond},
+		{0, 0.1, 100 * time.Millisecond},
+		{3 * time.Second, 0.1, 300 * time.Millisecond},   // 30 s at scale 1, scaled
+		{30 * time.Second, 0.1, 1500 * time.Millisecond}, // maxDelay, scaled
 	} {
 		if got := pollDelay(tt.waited, tt.scale); got != tt.want {
 			t.Errorf("pollDelay(%s, %g) = %s, want %s", tt.waited, tt.scale, got, tt.want)

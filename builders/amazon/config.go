@@ -119,7 +119,8 @@ type Config struct {
 
 // Polling tunes the delay between the polls of a wait.
 type Polling struct {
-	// Scale multiplies every poll delay. Default 1.
+	// Scale multiplies the poll delay's bounds (1 s and 15 s); between
+	// them a wait polls after a tenth of the time already waited. Default 1.
 	Scale float64 `yaml:"scale"`
 }
 

@@ -48,5 +48,7 @@
 // a create (EC2 is eventually consistent) and throttling are retried. The
 // SDK is reached through the standard configuration chain, so the
 // AWS_ENDPOINT_URL_EC2 setting points it at a fake EC2
-// (package amazontest).
+// (package amazontest). The fake's instances listen on their own loopback
+// ports; FakeSSHPortEnv lets a separate pipe process reach them, and only
+// when the endpoint and the instance are loopback.
 package amazon

@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/pipebuild/pipe/builders/ssh"
@@ -15,6 +19,51 @@ import (
 // every instance's sshd on its own loopback port, while real EC2 instances
 // all listen on 22. Production code never sets it.
 var sshPortOverride func(instanceID string) int
+
+// FakeSSHPortEnv, set to 1, makes the builder connect to the port an
+// instance publishes in its pipe:fake-ssh-port tag instead of ssh_port. It
+// exists for the fake EC2 (package amazontest, cmd/fakeec2), whose
+// instances are sshd processes on their own loopback ports, when pipe runs
+// as a separate process (trying a pipeline, tests that kill pipe). It is
+// honoured only when the EC2 endpoint (AWS_ENDPOINT_URL_EC2 or
+// AWS_ENDPOINT_URL) and the instance's address are both loopback
+// addresses, so it can never redirect SSH to a real EC2 instance.
+const FakeSSHPortEnv = "PIPE_FAKE_EC2_SSH_PORT_TAG"
+
+// fakeSSHPortTag is the tag the fake publishes the port on
+// (amazontest.SSHPortTag; the builder does not import the fake).
+const fakeSSHPortTag = "pipe:fake-ssh-port"
+
+// fakeTagPort is the port of FakeSSHPortEnv, or 0 when it does not apply.
+func (bd *build) fakeTagPort(host string) int {
+	if os.Getenv(FakeSSHPortEnv) != "1" || !isLoopback(host) || !loopbackEndpoint() {
+		return 0
+	}
+	p, err := strconv.Atoi(tagValue(bd.instance.Tags, fakeSSHPortTag))
+	if err != nil || p <= 0 || p > 65535 {
+		return 0
+	}
+	return p
+}
+
+// loopbackEndpoint reports whether the SDK's EC2 endpoint setting names a
+// loopback host.
+func loopbackEndpoint() bool {
+	e := os.Getenv("AWS_ENDPOINT_URL_EC2")
+	if e == "" {
+		e = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	u, err := url.Parse(e)
+	return e != "" && err == nil && isLoopback(u.Hostname())
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // sshClient is what the builder needs of an SSH connection.
 type sshClient interface {
@@ -64,6 +113,9 @@ func (bd *build) connect(ctx context.Context) error {
 		return err
 	}
 	port := bd.cfg.sshPort()
+	if p := bd.fakeTagPort(host); p != 0 {
+		port = p
+	}
 	if sshPortOverride != nil {
 		port = sshPortOverride(bd.instanceID)
 	}

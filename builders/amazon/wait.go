@@ -23,10 +23,14 @@ const (
 	notFoundGrace = 2 * time.Minute
 )
 
-// pollDelay is the delay before the next poll after waited.
+// pollDelay is the delay before the next poll after waited: a tenth of
+// waited, within minDelay and maxDelay times scale. Only the bounds are
+// scaled, so that waits whose lengths are scaled like the bounds (a fake
+// EC2 at 1/10 of real delays, aws_polling.scale 0.1) poll as often, and
+// overshoot by the same fraction, as real ones at scale 1.
 func pollDelay(waited time.Duration, scale float64) time.Duration {
-	d := min(max(waited/10, minDelay), maxDelay)
-	return time.Duration(float64(d) * scale)
+	lo, hi := time.Duration(float64(minDelay)*scale), time.Duration(float64(maxDelay)*scale)
+	return min(max(waited/10, lo), hi)
 }
 
 // errStop ends a wait with the error it wraps, without retrying.
