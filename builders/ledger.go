@@ -53,3 +53,11 @@ func (NopLedger) Record(Resource) error { return nil }
 
 // Forget implements Ledger.
 func (NopLedger) Forget(Resource) error { return nil }
+
+// Pruner is implemented by builders whose artifacts live outside the store
+// (cloud images). Prune deletes an artifact that no cache record
+// references any more; with dryRun it only reports whether it still
+// exists. It is never asked to delete an artifact a kept record names.
+type Pruner interface {
+	Prune(ctx context.Context, a *Artifact, dryRun bool) (bool, error)
+}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/pipebuild/pipe/builders"
+	"github.com/pipebuild/pipe/builders/all"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -79,11 +83,12 @@ func newCacheCmd(g *globals) *cobra.Command {
 	}
 	var opts cache.PruneOptions
 	var olderThan string
+	var keepArtifacts bool
 	prune := &cobra.Command{
 		Use:   "prune",
 		Short: "Remove old records: keep the newest N per node, or drop those older than D",
 		Args:  noArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if olderThan != "" {
 				var d schema.Duration
 				if err := d.UnmarshalText([]byte(olderThan)); err != nil {
@@ -112,13 +117,17 @@ func newCacheCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "%s %s/%s %s\n", verb, r.Pipeline, r.Node, short(string(r.ActionID)))
 			}
 			fmt.Fprintf(g.stdout, "%s %d records\n", verb, len(removed))
-			return nil
+			if keepArtifacts {
+				return nil
+			}
+			return pruneArtifacts(cmd, g, st, removed, opts.DryRun)
 		},
 	}
 	prune.Flags().IntVar(&opts.Keep, "keep", 0, "keep the newest N records of each node")
 	prune.Flags().StringVar(&olderThan, "older-than", "", "remove records older than this (e.g. 720h, 30d)")
 	prune.Flags().BoolVar(&opts.DryRun, "dry-run", false, "print what would be removed")
 	prune.Flags().BoolVar(&all, "all", false, "prune every pipeline's records")
+	prune.Flags().BoolVar(&keepArtifacts, "keep-artifacts", false, "remove records only, not the cloud images they name")
 	cmd.AddCommand(ls, show, prune)
 	return cmd
 }
@@ -139,6 +148,40 @@ func (g *globals) cacheScope(all bool) (*cache.Store, string, error) {
 	}
 	st, err := g.store()
 	return st, pipe, err
+}
+
+// pruneArtifacts deletes the cloud images of pruned records that no kept
+// record names (AMIs and their snapshots), through builders that can.
+func pruneArtifacts(cmd *cobra.Command, g *globals, st *cache.Store, removed []*cache.Record, dryRun bool) error {
+	// With --dry-run the pruned records are still there: leave them out.
+	gone := map[cache.ActionID]bool{}
+	for _, r := range removed {
+		gone[r.ActionID] = true
+	}
+	keep, err := keepFunc(st, gone)
+	if err != nil {
+		return err
+	}
+	reg := all.Registry()
+	verb := map[bool]string{true: "would delete", false: "deleted"}[dryRun]
+	var errs []error
+	for _, r := range removed {
+		var a builders.Artifact
+		if json.Unmarshal(r.Artifact, &a) != nil || a.OutputID == "" || keep(builders.Resource{ID: a.OutputID}) {
+			continue
+		}
+		b, _ := reg.Lookup(a.Builder)
+		p, ok := b.(builders.Pruner)
+		if !ok {
+			continue
+		}
+		found, err := p.Prune(cmd.Context(), &a, dryRun)
+		if found && err == nil {
+			fmt.Fprintf(g.stdout, "%s %s image %s\n", verb, a.Builder, a.ID)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 func short(id string) string {

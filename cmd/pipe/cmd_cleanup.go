@@ -37,7 +37,7 @@ It never deletes an image that a cache record references.`,
 				return err
 			}
 			reg := all.Registry()
-			keep, err := keepFunc(st)
+			keep, err := keepFunc(st, nil)
 			if err != nil {
 				return err
 			}
@@ -138,13 +138,17 @@ func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, keep func(bu
 // still alive, and every id that a cache record's artifact names (an AMI
 // whose record was written before its run was killed is a cached image,
 // not a leftover).
-func keepFunc(st *cache.Store) (func(builders.Resource) bool, error) {
+// Records in exclude (about to be pruned) do not count.
+func keepFunc(st *cache.Store, exclude map[cache.ActionID]bool) (func(builders.Resource) bool, error) {
 	recs, err := st.List("")
 	if err != nil {
 		return nil, err
 	}
 	referenced := map[string]bool{}
 	for _, r := range recs {
+		if exclude[r.ActionID] {
+			continue
+		}
 		var a builders.Artifact
 		if json.Unmarshal(r.Artifact, &a) != nil {
 			continue
