@@ -65,7 +65,11 @@ func TestAmazonPruneDeregisters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var m struct{ Nodes []struct{ OutputID string `json:"output_id"` } }
+		var m struct {
+			Nodes []struct {
+				OutputID string `json:"output_id"`
+			}
+		}
 		if err := json.Unmarshal(data, &m); err != nil || len(m.Nodes) != 1 {
 			t.Fatalf("manifest: %v %s", err, data)
 		}
