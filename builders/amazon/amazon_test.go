@@ -217,7 +217,7 @@ func TestBuild(t *testing.T) {
 	}
 	im := f.images[ami]
 	if hasTag(im.Tags, tagTemporary) || tagValue(im.Tags, tagCurrent) != "true" || tagValue(im.Tags, "team") != "platform" ||
-		str(im.Description) != "golden base" || str(im.Name) != "golden-0123456789ab" {
+		str(im.Description) != "golden base" || str(im.Name) != "golden-0123456789ab-run1" {
 		t.Errorf("published AMI = %+v", im)
 	}
 	before := f.mutations

@@ -31,8 +31,9 @@
 // and recorded in the artifact). Names, descriptions, tags and launch
 // permissions stay out of the key and are applied by Publish, on builds and
 // reuses alike, with mutating calls only for what differs. An AMI name is
-// ami_name plus the first 12 hex digits of the node's action id, since AMI
-// names cannot be reused.
+// ami_name plus the first 12 hex digits of the node's action id and 6
+// characters of the run id, since AMI names cannot be reused and a forced
+// rebuild of the same key must not collide with the published AMI.
 //
 // The artifact's Data holds "region" (the build region), "ami.<region>" and
 // "snapshots.<region>" (comma-separated) for the build region and every

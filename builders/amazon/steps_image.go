@@ -25,7 +25,20 @@ func (bd *build) amiName() string {
 	if len(id) > 12 {
 		id = id[:12]
 	}
-	return bd.cfg.AMIName + "-" + id
+	// The run's suffix makes the name unique even when the same key is
+	// built again (--force, --no-cache, a lost record): AMI names cannot
+	// be reused, and the earlier AMI may still be the published one.
+	run := bd.spec.RunID
+	if i := strings.LastIndex(run, "-"); i >= 0 {
+		run = run[i+1:]
+	}
+	if len(run) > 6 {
+		run = run[:6]
+	}
+	if run == "" {
+		return bd.cfg.AMIName + "-" + id
+	}
+	return bd.cfg.AMIName + "-" + id + "-" + run
 }
 
 // createImage images the stopped instance and waits until the AMI is
@@ -78,7 +91,7 @@ func (bd *build) trackImage(img *builtImage, cl ec2API) error {
 		if keep {
 			return nil
 		}
-		if err := deleteImage(ctx, cl, bd.w, id, img.name, bd.amiTimeout()); err != nil {
+		if err := deleteImage(ctx, cl, bd.w, id, img.name, bd.spec.RunID, bd.amiTimeout()); err != nil {
 			return err
 		}
 		bd.forget(r)
@@ -205,11 +218,16 @@ func snapshotIDs(im *types.Image) []string {
 // deleteImage deregisters an AMI, found by name among the account's own
 // when its id is not known, and deletes its snapshots. A missing AMI is
 // not an error.
-func deleteImage(ctx context.Context, cl ec2API, w *waiter, id, name string, timeout time.Duration) error {
+func deleteImage(ctx context.Context, cl ec2API, w *waiter, id, name, run string, timeout time.Duration) error {
 	var im *types.Image
 	var err error
 	if id == "" {
 		im, err = findImageByName(ctx, cl, name)
+		// Found by name only (CreateImage's answer was lost): it is ours
+		// only if this run tagged it. Never deregister someone else's AMI.
+		if err == nil && im != nil && tagValue(im.Tags, tagRun) != run {
+			return nil
+		}
 	} else {
 		im, err = describeImage(ctx, cl, id)
 	}

@@ -108,3 +108,59 @@ func TestAmazonPruneDeregisters(t *testing.T) {
 		t.Errorf("resources of base@aws left: %v", left)
 	}
 }
+
+// TestAmazonForceKeepsPublishedAMI rebuilds a node with --force: the same
+// key once gave the same AMI name, CreateImage failed on the duplicate, and
+// the undo deregistered the published AMI it found by that name.
+func TestAmazonForceKeepsPublishedAMI(t *testing.T) {
+	runner := amazontest.RequireSSHD(t, amazontest.SSHDOptions{})
+	f := amazontest.New(amazontest.Options{Delays: amazontest.RealisticDelays.Scale(0.01), Runner: runner})
+	endpoint := f.Start(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pipe.yaml"), []byte(prunePipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(),
+		"AWS_ENDPOINT_URL_EC2="+endpoint, "AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=secret",
+		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
+		"AWS_EC2_METADATA_DISABLED=true", amazon.FakeSSHPortEnv+"=1",
+		"PIPE_CACHE_DIR="+filepath.Join(dir, "cache"), "HOME="+dir, "PIPE_TEST_EXIT_FILE=")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("pipe", append([]string{"run", "--var", "v=one"}, args...)...)
+		cmd.Dir, cmd.Env = dir, env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("pipe run %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "pipe-manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Nodes []struct {
+				OutputID string `json:"output_id"`
+			}
+		}
+		if err := json.Unmarshal(data, &m); err != nil || len(m.Nodes) != 1 {
+			t.Fatalf("manifest: %v %s", err, data)
+		}
+		return m.Nodes[0].OutputID
+	}
+	first := run()
+	second := run("--force", "base")
+	if first == second {
+		t.Fatalf("--force reused AMI %s", first)
+	}
+	for _, id := range []string{first, second} {
+		if im, ok := f.Image(id); !ok || im.State != "available" {
+			t.Errorf("AMI %s: %+v, %v; want available", id, im, ok)
+		}
+	}
+	if im, _ := f.Image(second); im.Tags["pipe:current"] != "true" {
+		t.Errorf("the rebuilt AMI is not current: %v", im.Tags)
+	}
+	if im, _ := f.Image(first); im.Tags["pipe:current"] == "true" {
+		t.Errorf("the old AMI is still current: %v", im.Tags)
+	}
+}
