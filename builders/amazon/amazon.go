@@ -80,7 +80,9 @@ func (b *Builder) client(ctx context.Context, region string) (ec2API, error) {
 			// it does not serve) refuses the credential scope. AuthFailure
 			// also means credentials EC2 does not accept, so say both.
 			if dns != nil {
-				return nil, fmt.Errorf("unknown region %q: %w", region, err)
+				// No DNS name for the endpoint: a misspelt region, or no
+				// network (or resolver) at all; the error cannot tell.
+				return nil, fmt.Errorf("cannot reach EC2 in region %q (a misspelt region, or no network): %w", region, err)
 			}
 			return nil, fmt.Errorf("unknown region %q, not enabled for this account, or credentials not accepted there: %w", region, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go/logging"
 	"sync"
 	"time"
 
@@ -89,6 +90,9 @@ func (cs *clients) get(ctx context.Context, region string) (ec2API, error) {
 // error here, before anything is created.
 func sdkClient(ctx context.Context, region string) (ec2API, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region),
+		// The SDK logs its own warnings (an IMDS fallback while looking for
+		// credentials) to stderr; pipe reports errors itself.
+		config.WithLogger(logging.Nop{}),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts

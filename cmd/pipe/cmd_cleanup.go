@@ -43,13 +43,19 @@ It never deletes an image that a cache record references.`,
 			}
 			var errs []error
 			verb := map[bool]string{true: "would delete", false: "deleted"}[dryRun]
+			// A dead run's resource is listed by its ledger and found
+			// again by the tag sweep: say it once.
+			printed := map[string]bool{}
 			for _, run := range runs {
 				if run.Alive {
 					continue
 				}
 				done, err := cleanRun(cmd, reg, run.Outstanding, keep, dryRun)
 				for _, r := range done {
-					fmt.Fprintf(g.stdout, "%s %s %s %s %s (run %s)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name), run.ID)
+					if !printed[resourceLine(r)] {
+						printed[resourceLine(r)] = true
+						fmt.Fprintf(g.stdout, "%s %s (run %s)\n", verb, resourceLine(r), run.ID)
+					}
 				}
 				if err != nil {
 					errs = append(errs, fmt.Errorf("run %s: %w", run.ID, err))
@@ -61,7 +67,7 @@ It never deletes an image that a cache record references.`,
 					}
 				}
 			}
-			errs = append(errs, g.sweep(cmd, reg, keep, dryRun, verb)...)
+			errs = append(errs, g.sweep(cmd, reg, keep, dryRun, verb, printed)...)
 			return errors.Join(errs...)
 		},
 	}
@@ -104,7 +110,7 @@ func cleanRun(cmd *cobra.Command, reg *builders.Registry, entries []json.RawMess
 
 // sweep asks the cloud builders of the pipeline file, if there is one, for
 // temporary resources of runs that are not alive.
-func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, keep func(builders.Resource) bool, dryRun bool, verb string) []error {
+func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, keep func(builders.Resource) bool, dryRun bool, verb string, printed map[string]bool) []error {
 	if _, err := os.Stat(g.file); err != nil {
 		return nil
 	}
@@ -127,7 +133,10 @@ func (g *globals) sweep(cmd *cobra.Command, reg *builders.Registry, keep func(bu
 		}
 		done, err := c.Sweep(cmd.Context(), cfg, keep, dryRun)
 		for _, r := range done {
-			fmt.Fprintf(g.stdout, "%s %s %s %s %s (tagged temporary)\n", verb, r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name))
+			if !printed[resourceLine(r)] {
+				printed[resourceLine(r)] = true
+				fmt.Fprintf(g.stdout, "%s %s (tagged temporary)\n", verb, resourceLine(r))
+			}
 		}
 		errs = append(errs, err)
 	}
@@ -163,6 +172,11 @@ func keepFunc(st *cache.Store, exclude map[cache.ActionID]bool) (func(builders.R
 	return func(r builders.Resource) bool {
 		return referenced[r.ID] || (r.Run != "" && st.RunAlive(r.Run))
 	}, nil
+}
+
+// resourceLine names a resource for cleanup's output.
+func resourceLine(r builders.Resource) string {
+	return fmt.Sprintf("%s %s %s %s", r.Builder, r.Region, r.Kind, firstNonEmpty(r.ID, r.Name))
 }
 
 func firstNonEmpty(s ...string) string {

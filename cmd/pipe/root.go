@@ -48,6 +48,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(
 		newRunCmd(g), newPlanCmd(g), newValidateCmd(g), newGraphCmd(g),
 		newCacheCmd(g), newCleanupCmd(g), newSchemaCmd(g), newVersionCmd(g),
+		newImportCmd(g),
 	)
 	return root
 }
