@@ -33,22 +33,31 @@ stages:
       - shell: { inline: ["echo ${{ vars.v }} > /root/v"] }
 `
 
-// TestAmazonPruneDeregisters builds two AMIs of one node, then checks that
-// `pipe cache prune --keep 1` deregisters the older one (and only it),
-// and that --dry-run changes nothing.
-func TestAmazonPruneDeregisters(t *testing.T) {
+// fakeProject starts a fake EC2 with real sshd instances and writes
+// pipeline into a new project directory; env reaches the fake from a pipe
+// child process.
+func fakeProject(t *testing.T, pipeline string) (f *amazontest.Fake, dir string, env []string) {
+	t.Helper()
 	runner := amazontest.RequireSSHD(t, amazontest.SSHDOptions{})
-	f := amazontest.New(amazontest.Options{Delays: amazontest.RealisticDelays.Scale(0.01), Runner: runner})
+	f = amazontest.New(amazontest.Options{Delays: amazontest.RealisticDelays.Scale(0.01), Runner: runner})
 	endpoint := f.Start(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "pipe.yaml"), []byte(prunePipeline), 0o644); err != nil {
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pipe.yaml"), []byte(pipeline), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(),
+	env = append(os.Environ(),
 		"AWS_ENDPOINT_URL_EC2="+endpoint, "AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=secret",
 		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
 		"AWS_EC2_METADATA_DISABLED=true", amazon.FakeSSHPortEnv+"=1",
 		"PIPE_CACHE_DIR="+filepath.Join(dir, "cache"), "HOME="+dir, "PIPE_TEST_EXIT_FILE=")
+	return f, dir, env
+}
+
+// TestAmazonPruneDeregisters builds two AMIs of one node, then checks that
+// `pipe cache prune --keep 1` deregisters the older one (and only it),
+// and that --dry-run changes nothing.
+func TestAmazonPruneDeregisters(t *testing.T) {
+	f, dir, env := fakeProject(t, prunePipeline)
 	pipe := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("pipe", args...)
@@ -113,18 +122,7 @@ func TestAmazonPruneDeregisters(t *testing.T) {
 // key once gave the same AMI name, CreateImage failed on the duplicate, and
 // the undo deregistered the published AMI it found by that name.
 func TestAmazonForceKeepsPublishedAMI(t *testing.T) {
-	runner := amazontest.RequireSSHD(t, amazontest.SSHDOptions{})
-	f := amazontest.New(amazontest.Options{Delays: amazontest.RealisticDelays.Scale(0.01), Runner: runner})
-	endpoint := f.Start(t)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "pipe.yaml"), []byte(prunePipeline), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	env := append(os.Environ(),
-		"AWS_ENDPOINT_URL_EC2="+endpoint, "AWS_ACCESS_KEY_ID=AKIDFAKE", "AWS_SECRET_ACCESS_KEY=secret",
-		"AWS_SESSION_TOKEN=", "AWS_PROFILE=", "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-		"AWS_EC2_METADATA_DISABLED=true", amazon.FakeSSHPortEnv+"=1",
-		"PIPE_CACHE_DIR="+filepath.Join(dir, "cache"), "HOME="+dir, "PIPE_TEST_EXIT_FILE=")
+	f, dir, env := fakeProject(t, prunePipeline)
 	run := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command("pipe", append([]string{"run", "--var", "v=one"}, args...)...)
