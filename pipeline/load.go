@@ -78,6 +78,12 @@ func Load(opts Options) (*Pipeline, error) {
 		return nil, err
 	}
 	errs.Append(schema.Pos{File: opts.File}, err)
+	hclEnv := opts.Inputs.Environ
+	if hclEnv == nil {
+		hclEnv = os.Environ()
+	}
+	hclWarnings, herrs := expandHCL(f, filepath.Dir(opts.File), hclEnv)
+	errs = append(errs, herrs...)
 	dir, err := filepath.Abs(filepath.Dir(opts.File))
 	if err != nil {
 		return nil, err
@@ -100,6 +106,7 @@ func Load(opts Options) (*Pipeline, error) {
 		errs.Append(f.Pos, p.validateVars())
 	}
 	p.Secrets, p.keySecrets, p.Warnings = sensitiveValues(f, vals)
+	p.Warnings = append(p.Warnings, hclWarnings...)
 
 	errs = append(errs, p.checkBuilders(opts.Builders)...)
 	order, cerrs := stageOrder(f)

@@ -98,6 +98,22 @@ type Stage struct {
 	Image Raw `yaml:"image"`
 	// Outputs say where the stage's image is published.
 	Outputs []Raw `yaml:"outputs"`
+	// HCL is a Packer template (a *.pkr.hcl file, a directory of them, or a
+	// legacy JSON template), relative to the pipeline file. The stage
+	// expands at load time into the builders and stages `pipe import` makes
+	// of it: one stage named like this one, or one per build named
+	// STAGE.BUILD. With `from:`, the expanded stages start from the
+	// upstream's image on its builders of the same type, in place of the
+	// template's sources.
+	HCL string `yaml:"hcl"`
+	// Build keeps only the Packer build of this name (with `hcl:`).
+	Build string `yaml:"build"`
+	// Sources keeps only these template sources, "source.TYPE.NAME" (with
+	// `hcl:`).
+	Sources []string `yaml:"sources"`
+	// Vars give the template's Packer variables values (with `hcl:`), as
+	// `pipe import --var` does.
+	Vars map[string]string `yaml:"vars"`
 
 	// KeyPos holds the position of each key's value.
 	KeyPos map[string]Pos `yaml:"-"`

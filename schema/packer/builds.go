@@ -162,6 +162,7 @@ func (im *importer) buildBlock(bi int, blk *hclsyntax.Block, usedSrc, usedNames 
 			// all but the override's by accounting only the override.
 			_ = b
 		}
+		b.PackerSource = k
 		in.builder = im.addBuilder(b, name)
 		parts = append(parts, &stagePart{in: in, outs: in.outputs})
 	}
@@ -383,7 +384,7 @@ func (im *importer) provisioner(b *hclsyntax.Block, typ string, body *hclsyntax.
 			}
 			attrProbs["override"] = mergeProbs(attrProbs["override"], sc.problems)
 		}
-		part.prov = append(part.prov, Provision{Type: typ, Config: cfg, Comments: comments})
+		part.prov = append(part.prov, Provision{Type: typ, Pos: posOf(b.DefRange()), Config: cfg, Comments: comments})
 	}
 	var cs []string
 	for _, a := range sortedAttrs(body) {
@@ -569,7 +570,7 @@ func (im *importer) assemble(name string, p Pos, parts []*stagePart, comments []
 		return
 	}
 	if same {
-		st := &Stage{Name: unique(name), Pos: p, Comments: comments, Provision: parts[0].prov, Outputs: parts[0].outs, Image: parts[0].in.image}
+		st := &Stage{Name: unique(name), Build: name, Pos: p, Comments: comments, Provision: parts[0].prov, Outputs: parts[0].outs, Image: parts[0].in.image}
 		for _, sp := range parts {
 			st.Builders = append(st.Builders, sp.in.builder)
 		}
@@ -581,7 +582,7 @@ func (im *importer) assemble(name string, p Pos, parts []*stagePart, comments []
 		if i == 0 {
 			c = append(append([]string(nil), comments...), "the build's sources get different steps (only/except/override): one stage per builder")
 		}
-		im.r.Stages = append(im.r.Stages, &Stage{Name: unique(name + "-" + sp.in.builder), Pos: p, Comments: c,
+		im.r.Stages = append(im.r.Stages, &Stage{Name: unique(name + "-" + sp.in.builder), Build: name, Pos: p, Comments: c,
 			Builders: []string{sp.in.builder}, Provision: sp.prov, Outputs: sp.outs, Image: sp.in.image})
 	}
 }

@@ -1,4 +1,4 @@
-package packer
+package packer_test
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/pipebuild/pipe/builders/all"
 	"github.com/pipebuild/pipe/pipeline"
+	"github.com/pipebuild/pipe/schema/packer"
 	stagesall "github.com/pipebuild/pipe/stages/all"
 )
 
@@ -116,7 +117,7 @@ func countAttrs(t *testing.T, path string) int {
 }
 
 // loadArgs gives every variable without a default a value of its type.
-func loadArgs(r *Result) []string {
+func loadArgs(r *packer.Result) []string {
 	var vars []string
 	for _, v := range r.Variables {
 		region := strings.Contains(v.Name, "region")
@@ -151,7 +152,7 @@ func loadArgs(r *Result) []string {
 	return vars
 }
 
-func loadYAML(t *testing.T, r *Result) error {
+func loadYAML(t *testing.T, r *packer.Result) error {
 	t.Helper()
 	// The corpus does not hold the scripts and files templates refer to:
 	// create empty ones, with room for "../" paths.
@@ -199,7 +200,7 @@ func loadYAML(t *testing.T, r *Result) error {
 	return err
 }
 
-func amazonOnly(r *Result) bool {
+func amazonOnly(r *packer.Result) bool {
 	if len(r.Builders) == 0 {
 		return false
 	}
@@ -223,12 +224,12 @@ func TestCorpus(t *testing.T) {
 		name := e.Name()
 		t.Run(name, func(t *testing.T) {
 			path := casePath(filepath.Join(corpusDir, name))
-			r, err := Import(path, Options{})
+			r, err := packer.Import(path, packer.Options{})
 			if want, broken := brokenUpstream[name]; broken {
 				if err == nil {
 					t.Fatalf("broken upstream, but imported")
 				}
-				var es Errors
+				var es packer.Errors
 				if !errors.As(err, &es) || es[0].Pos.Line == 0 || !strings.Contains(err.Error(), want) {
 					t.Fatalf("want a positioned error naming %q, got %v", want, err)
 				}

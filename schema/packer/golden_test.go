@@ -1,4 +1,4 @@
-package packer
+package packer_test
 
 import (
 	"flag"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pipebuild/pipe/schema/packer"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -20,7 +22,7 @@ func TestGolden(t *testing.T) {
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".pkr.hcl")
 		t.Run(name, func(t *testing.T) {
-			r, err := Import(f, Options{})
+			r, err := packer.Import(f, packer.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +69,7 @@ func TestErrors(t *testing.T) {
 		if err := os.WriteFile(p, []byte(c.src), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Import(p, Options{})
+		_, err := packer.Import(p, packer.Options{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
@@ -81,19 +83,25 @@ func TestVarPrecedence(t *testing.T) {
 	vf := filepath.Join(dir, "v.pkrvars.hcl")
 	os.WriteFile(vf, []byte("a = \"file\"\n"), 0o644)
 	for _, c := range []struct {
-		opts Options
+		opts packer.Options
 		want string
 	}{
-		{Options{}, "def"},
-		{Options{Environ: []string{"PKR_VAR_a=env"}}, "env"},
-		{Options{Environ: []string{"PKR_VAR_a=env"}, VarFiles: []string{vf}}, "file"},
-		{Options{Environ: []string{"PKR_VAR_a=env"}, VarFiles: []string{vf}, Vars: map[string]string{"a": "cli"}}, "cli"},
+		{packer.Options{}, "def"},
+		{packer.Options{Environ: []string{"PKR_VAR_a=env"}}, "env"},
+		{packer.Options{Environ: []string{"PKR_VAR_a=env"}, VarFiles: []string{vf}}, "file"},
+		{packer.Options{Environ: []string{"PKR_VAR_a=env"}, VarFiles: []string{vf}, Vars: map[string]string{"a": "cli"}}, "cli"},
 	} {
-		r, err := Import(tpl, c.opts)
+		r, err := packer.Import(tpl, c.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := r.variable("a").Default; got != c.want {
+		var got any
+		for _, v := range r.Variables {
+			if v.Name == "a" {
+				got = v.Default
+			}
+		}
+		if got != c.want {
 			t.Errorf("%+v: got %v, want %s", c.opts, got, c.want)
 		}
 	}

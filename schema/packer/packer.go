@@ -126,11 +126,16 @@ type Builder struct {
 	Config   *OMap // without type and source
 	Source   *OMap
 	Comments []string
+	// PackerSource is the Packer source it was made from, "TYPE.NAME"
+	// (HCL2 templates only).
+	PackerSource string
 }
 
 // Stage is an imported stage.
 type Stage struct {
-	Name      string
+	Name string
+	// Build is the name of the Packer build the stage comes from.
+	Build     string
 	Pos       Pos
 	Builders  []string
 	Provision []Provision
@@ -141,7 +146,9 @@ type Stage struct {
 
 // Provision is one provisioner of a stage.
 type Provision struct {
-	Type     string
+	Type string
+	// Pos is the provisioner block's position (zero when unknown).
+	Pos      Pos
 	Config   *OMap
 	Comments []string
 }
