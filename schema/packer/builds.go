@@ -2,12 +2,16 @@ package packer
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
+
+// dockerTag is what Docker accepts as an image tag.
+var dockerTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 var provKeys = map[string]map[string]bool{
 	"shell": set("inline", "script", "scripts", "env", "environment_vars", "execute_command", "inline_shebang",
@@ -156,12 +160,7 @@ func (im *importer) buildBlock(bi int, blk *hclsyntax.Block, usedSrc, usedNames 
 		k := rf.sd.typ + "." + rf.sd.name
 		first := !usedSrc[k]
 		usedSrc[k] = true
-		b, in := im.builder(rf.sd, rf.override, local, name, first || rf.override != nil)
-		if !first && rf.override != nil {
-			// The top-level attributes were accounted already: roll back
-			// all but the override's by accounting only the override.
-			_ = b
-		}
+		b, in := im.builder(rf.sd, rf.override, local, name, first)
 		b.PackerSource = k
 		in.builder = im.addBuilder(b, name)
 		parts = append(parts, &stagePart{in: in, outs: in.outputs})
@@ -337,6 +336,13 @@ func (im *importer) provisioner(b *hclsyntax.Block, typ string, body *hclsyntax.
 			case "name":
 			case "pause_before":
 				sc.fail(KindUnsupported, "pause_before has no pipe equivalent; dropped (add `sleep` to a shell step if it matters)")
+			case "command":
+				if typ != "shell-local" {
+					sc.fail(KindUnsupported, "%s provisioner option %s has no pipe equivalent; dropped", typ, a.Name)
+					break
+				}
+				// shell-local's single command runs as a one-line script.
+				cfg.Set("inline", []any{sc.translate(a.Expr)})
 			default:
 				if !keys[a.Name] {
 					sc.fail(KindUnsupported, "%s provisioner option %s has no pipe equivalent; dropped", typ, a.Name)
@@ -460,26 +466,39 @@ func (im *importer) postChain(chain []*hclsyntax.Block, parts []*stagePart, buil
 			case "docker-tag", "docker-import":
 				var repo any
 				var tl []any
+				noTag := false
 				for _, a := range attrs {
 					switch a.name {
 					case "repository":
 						repo = a.val
 						acc(a)
 					case "tag", "tags":
+						var l []any
 						switch v := a.val.(type) {
 						case []any:
-							tl = append(tl, v...)
+							l = v
 						default:
-							tl = append(tl, v)
+							l = []any{v}
 						}
-						acc(a)
+						var probs []problem
+						for _, t := range l {
+							if ts, ok := t.(string); ok && !strings.Contains(ts, "${{") && !dockerTag.MatchString(ts) {
+								probs = append(probs, problem{KindPostProc, fmt.Sprintf("%s: %q is not a valid image tag (Docker would refuse it); no registry output for it", typ, ts)})
+								continue
+							}
+							tl = append(tl, t)
+						}
+						if len(tl) == 0 && len(probs) > 0 {
+							noTag = true
+						}
+						acc(a, probs...)
 					case "only", "except", "name", "keep_input_artifact":
 						acc(a)
 					default:
 						acc(a, problem{KindPostProc, typ + ": " + a.name + " has no pipe equivalent"})
 					}
 				}
-				if len(tl) == 0 {
+				if len(tl) == 0 && !noTag {
 					tl = []any{"latest"}
 				}
 				tags = nil

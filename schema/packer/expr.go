@@ -95,6 +95,10 @@ func (s *scope) translate(e hcl.Expression) any {
 			m.Set(kv.AsString(), s.translate(it.ValueExpr))
 		}
 		return m
+	case *hclsyntax.ConditionalExpr:
+		if v, ok := s.conditional(e); ok {
+			return v
+		}
 	case *hclsyntax.TemplateExpr:
 		var b strings.Builder
 		for _, p := range e.Parts {
@@ -610,4 +614,91 @@ func (s *scope) impure(e hcl.Expression, depth int) bool {
 		return nil
 	})
 	return found
+}
+
+// isNull reports whether e is the literal null.
+func isNull(e hcl.Expression) bool {
+	l, ok := e.(*hclsyntax.LiteralValueExpr)
+	return ok && l.Val.IsNull()
+}
+
+// conditional translates a conditional whose value is not known at import
+// time, aware of the type the attribute needs. A condition known at import
+// is folded to its branch. When one branch is null (Packer: leave the
+// attribute unset), the conditional takes the other branch's type,
+// converted to the bool or number pipe needs for the attribute; when that
+// cannot be done, the attribute is left out with a warning (nil) rather
+// than given a value of the wrong type. ok is false for conditionals this
+// does not handle, which translate as a plain expression.
+func (s *scope) conditional(e *hclsyntax.ConditionalExpr) (any, bool) {
+	if c, d := e.Condition.Value(s.ctx); !d.HasErrors() && c.IsKnown() && !c.IsNull() && c.Type() == cty.Bool {
+		if c.True() {
+			return s.translate(e.TrueResult), true
+		}
+		return s.translate(e.FalseResult), true
+	}
+	var other hcl.Expression
+	nullTrue := isNull(e.TrueResult)
+	switch {
+	case nullTrue && !isNull(e.FalseResult):
+		other = e.FalseResult
+	case isNull(e.FalseResult) && !nullTrue:
+		other = e.TrueResult
+	default:
+		return nil, false
+	}
+	typ := ""
+	switch {
+	case boolKeys[s.attr]:
+		typ = "bool"
+	case intKeys[s.attr]:
+		typ = "number"
+	default:
+		return nil, false
+	}
+	leaveOut := func(why string) (any, bool) {
+		s.fail(KindExpression, "%s = `%s`: %s; attribute left out (Packer's default applies)", s.attr, srcOf(e), why)
+		return nil, true
+	}
+	c, err := s.expr(e.Condition)
+	if err != nil {
+		return leaveOut(err.Error())
+	}
+	o, err := s.expr(other)
+	if err != nil {
+		return leaveOut(err.Error())
+	}
+	// The other branch's type: a variable's declared type, else what its
+	// value at import says.
+	otyp := ""
+	if t, ok := other.(*hclsyntax.ScopeTraversalExpr); ok && len(t.Traversal) == 2 && t.Traversal.RootName() == "var" {
+		if a, ok := t.Traversal[1].(hcl.TraverseAttr); ok {
+			if v := s.im.r.variable(a.Name); v != nil {
+				otyp = v.Type
+			}
+		}
+	} else if v, d := other.Value(s.ctx); !d.HasErrors() && v.Type() != cty.DynamicPseudoType {
+		switch v.Type() {
+		case cty.String:
+			otyp = "string"
+		case cty.Bool:
+			otyp = "bool"
+		case cty.Number:
+			otyp = "number"
+		}
+	}
+	switch {
+	case otyp == typ:
+	case (otyp == "string" || otyp == "") && typ == "bool":
+		// Packer converts the strings "true" and "false".
+		o = "(string(" + o + ") == \"true\")"
+	case (otyp == "string" || otyp == "") && typ == "number":
+		o = "int(" + o + ")"
+	default:
+		return leaveOut(fmt.Sprintf("the non-null branch is a %s where pipe needs a %s", otyp, typ))
+	}
+	if nullTrue {
+		return "${{ (" + c + " ? nil : " + o + ") }}", true
+	}
+	return "${{ (" + c + " ? " + o + " : nil) }}", true
 }

@@ -16,11 +16,13 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // and the warnings with NAME.yaml and NAME.warnings.
 func TestGolden(t *testing.T) {
 	files, _ := filepath.Glob("testdata/golden/*.pkr.hcl")
+	jsons, _ := filepath.Glob("testdata/golden/*.json")
+	files = append(files, jsons...)
 	if len(files) == 0 {
 		t.Fatal("no golden templates")
 	}
 	for _, f := range files {
-		name := strings.TrimSuffix(filepath.Base(f), ".pkr.hcl")
+		name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".pkr.hcl"), ".json")
 		t.Run(name, func(t *testing.T) {
 			r, err := packer.Import(f, packer.Options{})
 			if err != nil {

@@ -12,6 +12,16 @@
 // given at import time becomes the pipe variable's default (pipe's own
 // --var/PIPE_VAR_ still override it at run time); values of sensitive
 // variables are never written: they are reported and must be given to pipe.
+//
+// Typed attributes stay typed. A conditional with null in one branch
+// (`var.x == "" ? null : var.x`) is folded when its condition is known at
+// import, and otherwise takes the other branch's value converted to the
+// bool or number pipe needs; when that cannot be done the attribute is
+// left out with a warning, as are tags that are not a readable mapping.
+// pipe's amazon-ebs connects over SSH only: a winrm or "none"
+// communicator is imported with SSH and a warning, and a builder without
+// ssh_username (or region) gets a required variable of that name.
+// spot_instance_types becomes instance_type, the first type, on demand.
 package packer
 
 import (

@@ -79,7 +79,8 @@ func (im *importer) blockMap(b *hclsyntax.Block, sc *scope, allowed map[string]b
 		}
 		if allowed != nil && !allowed[a.name] {
 			a.probs = append(a.probs, problem{KindUnsupported, fmt.Sprintf("%s: %s has no pipe equivalent; dropped", what, a.name)})
-		} else {
+		} else if a.val != nil {
+			// null leaves the attribute unset, in Packer as in pipe.
 			m.Set(a.name, a.val)
 		}
 		*comments = append(*comments, im.account(a.pos, a.probs)...)
@@ -90,8 +91,18 @@ func (im *importer) blockMap(b *hclsyntax.Block, sc *scope, allowed map[string]b
 // builder translates a source (with a build's override block) into a
 // pipe builder, accounting for its attributes the first time.
 func (im *importer) builder(sd *sourceDecl, override *hclsyntax.Block, local, buildName string, account bool) (*Builder, *inst) {
-	if !account {
+	switch {
+	case !account && override == nil:
 		defer im.quiet()()
+	case !account:
+		// The source's attributes were accounted by its first use: account
+		// only the override's, keeping the warnings positioned in it.
+		restore, nw := im.quiet(), len(im.r.Warnings)
+		defer func() {
+			ws := append([]Warning(nil), im.r.Warnings[nw:]...)
+			restore()
+			im.accountOverride(override, ws)
+		}()
 	}
 	sc := im.scope(buildName, sd.typ, local)
 	attrs := im.bodyAttrs(sd.block.Body, sc)
@@ -142,6 +153,13 @@ func (im *importer) amazon(b *Builder, attrs []*attrVal, sc *scope) {
 	var amiVal any
 	var amiAttr *attrVal
 	hasSG := false
+	hasInstanceType := false
+	var commPos Pos
+	for _, a := range attrs {
+		if a.name == "instance_type" && a.block == nil {
+			hasInstanceType = true
+		}
+	}
 	for _, a := range attrs {
 		var cs []string
 		if a.block != nil {
@@ -182,9 +200,28 @@ func (im *importer) amazon(b *Builder, attrs []*attrVal, sc *scope) {
 			filterVal = im.filterFromValue(a.val, a)
 		case a.name == "communicator":
 			if a.val != "ssh" {
-				a.probs = append(a.probs, problem{KindUnsupported, fmt.Sprintf("communicator %v: pipe's amazon-ebs builder speaks SSH only", a.val)})
-				im.r.Blockers = append(im.r.Blockers, fmt.Sprintf("%s: builder %s uses communicator %v; pipe's amazon-ebs speaks SSH only", a.pos, b.Name, a.val))
+				a.probs = append(a.probs, problem{KindUnsupported, fmt.Sprintf("communicator %v: pipe connects over SSH only (winrm and communicator none are not supported); builder %s imported with SSH", a.val, b.Name)})
+				if commPos == (Pos{}) {
+					commPos = a.pos
+				}
 			}
+		case a.name == "spot_instance_types":
+			l, _ := a.val.([]any)
+			first := ""
+			if len(l) > 0 {
+				first, _ = l[0].(string)
+			}
+			switch {
+			case hasInstanceType:
+				a.probs = append(a.probs, problem{KindUnsupported, "spot_instance_types: pipe has no spot instances; dropped (instance_type is set)"})
+			case first == "":
+				a.probs = append(a.probs, problem{KindUnsupported, fmt.Sprintf("spot_instance_types = %v: pipe has no spot instances and needs an instance_type; dropped", a.val)})
+			default:
+				a.probs = append(a.probs, problem{KindSemantics, fmt.Sprintf("spot_instance_types: pipe has no spot instances; instance_type = %q (the first type), launched on demand", first)})
+				b.Config.Set("instance_type", first)
+			}
+		case a.name == "ssh_interface" && !sshInterfaces[fmt.Sprint(a.val)] && !strings.Contains(fmt.Sprint(a.val), "${{"):
+			a.probs = append(a.probs, problem{KindUnsupported, fmt.Sprintf("ssh_interface %v is not supported by pipe; dropped (pipe's default interface applies)", a.val)})
 		case listBlocks[a.name]:
 			if l, ok := a.val.([]any); ok {
 				for _, x := range l {
@@ -199,6 +236,11 @@ func (im *importer) amazon(b *Builder, attrs []*attrVal, sc *scope) {
 				}
 			}
 			b.Config.Set(a.name, a.val)
+		case mapKeys[a.name] && isText(a.val):
+			// Not translatable (kept as text): pipe needs a mapping.
+			a.probs = append(a.probs, problem{KindExpression, fmt.Sprintf("%s is not a mapping pipe can read; attribute left out", a.name)})
+		case amazonKeys[a.name] && a.val == nil:
+			// null in Packer leaves the attribute unset; so does pipe.
 		case amazonKeys[a.name]:
 			if a.name == "ami_name" {
 				if s, ok := a.val.(string); ok {
@@ -218,14 +260,49 @@ func (im *importer) amazon(b *Builder, attrs []*attrVal, sc *scope) {
 	if _, ok := b.Config.Get("instance_type"); !ok {
 		im.r.Blockers = append(im.r.Blockers, fmt.Sprintf("%s: builder %s has no instance_type (spot_instance_types has no pipe equivalent)", b.Pos, b.Name))
 	}
-	if v, ok := b.Config.Get("ssh_interface"); ok {
-		switch v {
-		case "public_ip", "private_ip", "public_dns", "private_dns":
-		default:
-			if s, _ := v.(string); !strings.Contains(s, "${{") {
-				im.r.Blockers = append(im.r.Blockers, fmt.Sprintf("%s: builder %s: ssh_interface %v is not supported by pipe", b.Pos, b.Name, v))
+	for _, k := range []string{"region", "instance_type"} {
+		v, ok := b.Config.Get(k)
+		if !ok {
+			if k != "region" {
+				continue
+			}
+			// Packer reads AWS_REGION or the profile; pipe needs it written.
+			if im.r.variable(k) == nil {
+				im.r.Variables = append(im.r.Variables, &Variable{Name: k, Type: "string",
+					Description: "AWS region (the template sets none: Packer read AWS_REGION or the profile)"})
+			}
+			b.Config.Set(k, "${{ vars."+k+" }}")
+			w := Warning{Pos: b.Pos, Kind: KindSemantics, Msg: fmt.Sprintf("builder %s sets no region (Packer reads AWS_REGION or the AWS profile); pipe needs one: added required variable %s", b.Name, k)}
+			im.r.Warnings = append(im.r.Warnings, w)
+			b.Comments = append(b.Comments, comment(w))
+			continue
+		}
+		// A variable defaulting to "" (legacy JSON's "unset") where pipe
+		// needs a value becomes required, so that validate asks for it.
+		if sv, _ := v.(string); sv != "" {
+			if mm := wholeVar.FindStringSubmatch(sv); mm != nil {
+				if vr := im.r.variable(mm[1]); vr != nil && vr.HasDefault && vr.Default == "" {
+					vr.Default, vr.HasDefault = nil, false
+					vr.Comments = append(vr.Comments, "default \"\" dropped: it sets "+k+", which pipe needs")
+				}
 			}
 		}
+	}
+	if _, ok := b.Config.Get("ssh_username"); !ok {
+		// pipe's amazon-ebs connects over SSH and needs a user: ask for it.
+		const v = "ssh_username"
+		if im.r.variable(v) == nil {
+			im.r.Variables = append(im.r.Variables, &Variable{Name: v, Type: "string",
+				Description: "user pipe connects as over SSH (the template sets none)"})
+		}
+		b.Config.Set("ssh_username", "${{ vars."+v+" }}")
+		p, why := b.Pos, "the template sets no ssh_username"
+		if commPos != (Pos{}) {
+			p, why = commPos, "the template's communicator is not SSH"
+		}
+		w := Warning{Pos: p, Kind: KindSemantics, Msg: fmt.Sprintf("builder %s: pipe connects over SSH only (winrm and communicator none are not supported) and %s; added required variable %s", b.Name, why, v)}
+		im.r.Warnings = append(im.r.Warnings, w)
+		b.Comments = append(b.Comments, comment(w))
 	}
 	// Source: exactly one of ami and ami_filter.
 	if amiAttr != nil {
@@ -430,6 +507,17 @@ func (im *importer) quiet() func() {
 	}
 }
 
+var mapKeys = set("tags", "run_tags", "snapshot_tags")
+
+// isText reports whether v is a string holding no pipe expression: what
+// an untranslatable expression is kept as.
+func isText(v any) bool {
+	s, ok := v.(string)
+	return ok && !strings.Contains(s, "${{")
+}
+
+var sshInterfaces = set("public_ip", "private_ip", "public_dns", "private_dns")
+
 var intKeys = set("ssh_port", "volume_size", "iops", "throughput")
 var boolKeys = set("encrypted", "delete_on_termination", "associate_public_ip_address", "encrypt_boot", "no_device", "most_recent")
 var listKeys = set("ami_users", "ami_regions", "security_group_ids", "owners", "temporary_security_group_source_cidrs")
@@ -514,4 +602,28 @@ func (im *importer) retype(name, typ string) {
 		}
 	}
 	v.Comments = append(v.Comments, "retyped from string to "+typ+": used where pipe needs a "+typ)
+}
+
+// accountOverride accounts the attributes of a build's source override
+// block, given the warnings raised while translating it.
+func (im *importer) accountOverride(override *hclsyntax.Block, ws []Warning) {
+	rng := override.Range()
+	warned := map[Pos]bool{}
+	for _, w := range ws {
+		if w.Pos.File == rng.Filename && w.Pos.Line >= rng.Start.Line && w.Pos.Line <= rng.End.Line {
+			im.r.Warnings = append(im.r.Warnings, w)
+			warned[w.Pos] = true
+		}
+	}
+	hclsyntax.VisitAll(override.Body, func(n hclsyntax.Node) hcl.Diagnostics {
+		if a, ok := n.(*hclsyntax.Attribute); ok {
+			im.r.total++
+			if warned[posOf(a.NameRange)] {
+				im.r.warned++
+			} else {
+				im.r.mapped++
+			}
+		}
+		return nil
+	})
 }
