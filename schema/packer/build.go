@@ -173,6 +173,9 @@ func (im *importer) buildContext() {
 	for n := range im.locals {
 		vals[n] = cty.DynamicVal
 	}
+	// callErr holds, per local, a function call that failed on known
+	// arguments (a bad regexp, a missing file): Packer rejects it.
+	callErr := map[string]*hcl.Diagnostic{}
 	for pass := 0; pass <= len(im.locals); pass++ {
 		im.ctx.Variables["local"] = cty.ObjectVal(vals)
 		changed := false
@@ -181,6 +184,13 @@ func (im *importer) buildContext() {
 				continue
 			}
 			v, diags := l.expr.Value(im.ctx)
+			delete(callErr, n)
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError && (d.Summary == "Error in function call" || d.Summary == "Invalid function argument") {
+					callErr[n] = d
+					break
+				}
+			}
 			if !diags.HasErrors() && v.IsWhollyKnown() {
 				vals[n] = v
 				changed = true
@@ -209,7 +219,9 @@ func (im *importer) buildContext() {
 					name = blk.Labels[0]
 				}
 				var probs []problem
-				if !vals[name].IsWhollyKnown() {
+				if d := callErr[name]; d != nil && !vals[name].IsWhollyKnown() {
+					probs = append(probs, problem{KindExpression, fmt.Sprintf("local %q = %s: %s; its uses are kept as text", name, srcOf(a.Expr), strings.TrimSuffix(d.Detail, "."))})
+				} else if !vals[name].IsWhollyKnown() {
 					sc := im.scope("", "", "")
 					if _, err := sc.expr(a.Expr); err != nil {
 						probs = append(probs, problem{KindExpression, fmt.Sprintf("local %q = %s: %v; its uses are kept as text", name, srcOf(a.Expr), err)})

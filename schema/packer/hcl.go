@@ -366,7 +366,7 @@ func (im *importer) declareVar(blk *hclsyntax.Block) {
 			}
 			if !val.IsWhollyKnown() {
 				probs = append(probs, problem{KindVariable, fmt.Sprintf("variable %q: default %s reads the environment (env()); pipe reads PIPE_VAR_%s instead, so it has no default", name, srcOf(a.Expr), name)})
-				if ev, ok := im.envDefault(a.Expr); ok {
+				if ev, ok := im.envDefault(a.Expr); ok && !sensitiveAttr(blk) {
 					v.Default, v.HasDefault = ev, true
 					probs[len(probs)-1].msg = fmt.Sprintf("variable %q: default %s read the environment at import time; pipe reads PIPE_VAR_%s at run time", name, srcOf(a.Expr), name)
 				}
@@ -501,6 +501,17 @@ func (im *importer) envDefault(e hcl.Expression) (any, bool) {
 	}
 	sc := im.defaultScope()
 	return sc.literal(v), true
+}
+
+// sensitiveAttr reports whether a variable block says sensitive = true,
+// whatever the order of its attributes.
+func sensitiveAttr(blk *hclsyntax.Block) bool {
+	a := blk.Body.Attributes["sensitive"]
+	if a == nil {
+		return false
+	}
+	val, diags := a.Expr.Value(nil)
+	return !diags.HasErrors() && val.Type() == cty.Bool && !val.IsNull() && val.True()
 }
 
 // defaultScope is the context of variable defaults: only env(), which is

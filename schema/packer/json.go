@@ -104,8 +104,14 @@ func lineCol(src []byte, off int64) (int, int) {
 func jsonError(path string, src []byte, err error) *Error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		l, c := lineCol(src, se.Offset)
-		return &Error{Pos: Pos{File: path, Line: l, Col: c}, Msg: fmt.Sprintf("JSON syntax error at byte offset %d: %v", se.Offset, se)}
+		// Offset counts the bytes read, the offending one included: the
+		// position is that byte's, except at the end of the input.
+		off := se.Offset
+		if off > 0 && off <= int64(len(src)) && strings.HasPrefix(se.Error(), "invalid character") {
+			off--
+		}
+		l, c := lineCol(src, off)
+		return &Error{Pos: Pos{File: path, Line: l, Col: c}, Msg: fmt.Sprintf("JSON syntax error at byte offset %d: %v", off, se)}
 	}
 	var ue *json.UnmarshalTypeError
 	if errors.As(err, &ue) {
@@ -141,6 +147,9 @@ func importJSON(path string, opts Options) (*Result, error) {
 	pos := func(off int64) Pos {
 		l, c := lineCol(src, off)
 		return Pos{File: path, Line: l, Col: c}
+	}
+	if err := jsonShape(root, pos); err != nil {
+		return nil, err
 	}
 	for _, kv := range root.obj {
 		switch kv.key {
@@ -264,6 +273,134 @@ func importJSON(path string, opts Options) (*Result, error) {
 }
 
 type hclsyntax0 = hclsyntax.Block
+
+// jsonKinds names JSON value kinds for errors.
+func jsonKind(n *jnode) string {
+	switch n.kind {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	switch n.val.(type) {
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "null"
+}
+
+// jsonShape checks the structure of a legacy JSON template as Packer's
+// decoder does, so that a value of the wrong type is a positioned error
+// rather than silently ignored.
+func jsonShape(root *jnode, pos func(int64) Pos) error {
+	bad := func(n *jnode, what, want string) error {
+		return &Error{Pos: pos(n.off), Msg: fmt.Sprintf("%s must be %s, not %s", what, want, jsonKind(n))}
+	}
+	isStr := func(n *jnode) bool { _, ok := n.val.(string); return ok && n.kind == 0 }
+	typed := func(n *jnode, what string) error {
+		if n.kind != '{' {
+			return bad(n, what, "an object")
+		}
+		t := n.get("type")
+		if t == nil {
+			return &Error{Pos: pos(n.off), Msg: what + " has no type"}
+		}
+		if !isStr(t) {
+			return bad(t, what+" type", "a string")
+		}
+		return nil
+	}
+	strList := func(n *jnode, what string) error {
+		if n.kind != '[' {
+			return bad(n, what, "an array of strings")
+		}
+		for _, x := range n.arr {
+			if !isStr(x) {
+				return bad(x, what+" entry", "a string")
+			}
+		}
+		return nil
+	}
+	if n := root.get("variables"); n != nil {
+		if n.kind != '{' {
+			return bad(n, "variables", "an object")
+		}
+		for _, kv := range n.obj {
+			if kv.val.kind != 0 {
+				return bad(kv.val, fmt.Sprintf("variable %q", kv.key), "a string or null")
+			}
+		}
+	}
+	if n := root.get("sensitive-variables"); n != nil {
+		if err := strList(n, "sensitive-variables"); err != nil {
+			return err
+		}
+	}
+	if n := root.get("builders"); n != nil {
+		if n.kind != '[' {
+			return bad(n, "builders", "an array")
+		}
+		for _, b := range n.arr {
+			if err := typed(b, "builder"); err != nil {
+				return err
+			}
+			if nm := b.get("name"); nm != nil && !isStr(nm) {
+				return bad(nm, "builder name", "a string")
+			}
+		}
+	}
+	if n := root.get("provisioners"); n != nil {
+		if n.kind != '[' {
+			return bad(n, "provisioners", "an array")
+		}
+		for _, p := range n.arr {
+			if err := typed(p, "provisioner"); err != nil {
+				return err
+			}
+			for _, k := range []string{"only", "except"} {
+				if x := p.get(k); x != nil {
+					if err := strList(x, "provisioner "+k); err != nil {
+						return err
+					}
+				}
+			}
+			if ov := p.get("override"); ov != nil {
+				if ov.kind != '{' {
+					return bad(ov, "provisioner override", "an object")
+				}
+				for _, kv := range ov.obj {
+					if kv.val.kind != '{' {
+						return bad(kv.val, fmt.Sprintf("provisioner override %q", kv.key), "an object")
+					}
+				}
+			}
+		}
+	}
+	if n := root.get("post-processors"); n != nil {
+		if n.kind != '[' {
+			return bad(n, "post-processors", "an array")
+		}
+		for _, pp := range n.arr {
+			list := []*jnode{pp}
+			if pp.kind == '[' {
+				list = pp.arr
+			}
+			for _, x := range list {
+				if isStr(x) {
+					continue
+				}
+				if err := typed(x, "post-processor"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
 
 func (s *scope) jsonValue(n *jnode) any {
 	switch n.kind {
