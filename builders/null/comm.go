@@ -41,7 +41,7 @@ func (c *Communicator) Upload(ctx context.Context, p string, r io.Reader, mode f
 	if err != nil {
 		return err
 	}
-	return writeFile(host, r, mode)
+	return stages.WriteHostFile(host, r, mode)
 }
 
 // UploadDir copies the host directory src into the machine directory dst:

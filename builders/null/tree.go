@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/pipebuild/pipe/stages"
 )
 
 // copyTree copies the tree at src to the host paths that place returns for
@@ -63,7 +64,7 @@ func copyTree(ctx context.Context, src string, place func(rel string) (string, e
 		}
 	})
 	for i := len(created) - 1; i >= 0; i-- {
-		if cerr := os.Chmod(created[i].path, keptMode(created[i].mode)); cerr != nil && err == nil {
+		if cerr := os.Chmod(created[i].path, stages.KeptMode(created[i].mode)); cerr != nil && err == nil {
 			err = cerr
 		}
 	}
@@ -104,43 +105,10 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	return writeFile(dst, in, mode)
+	return stages.WriteHostFile(dst, in, mode)
 }
 
-// writeFile writes r to the host path dst with mode. O_NOFOLLOW refuses a
-// symlink planted at dst after the path was resolved inside the machine.
-func writeFile(dst string, r io.Reader, mode fs.FileMode) error {
-	// Hold off forks while the file is open for writing: a process forked
-	// meanwhile would inherit the descriptor until its exec, and running
-	// the file (an uploaded script) would fail with "text file busy"
-	// (golang/go#22315).
-	syscall.ForkLock.RLock()
-	defer syscall.ForkLock.RUnlock()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	_, err = io.Copy(out, r)
-	if err == nil {
-		// Chmod rather than the open mode: umask must not change the image,
-		// and an existing file must take the new mode.
-		err = out.Chmod(keptMode(mode))
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	return nil
-}
-
-// keptMode is the part of a mode that a copy preserves.
-func keptMode(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}
-
-// unixMode renders keptMode as the octal number users know (04755).
+// unixMode renders stages.KeptMode as the octal number users know (04755).
 func unixMode(m fs.FileMode) uint32 {
 	u := uint32(m & fs.ModePerm)
 	if m&fs.ModeSetuid != 0 {

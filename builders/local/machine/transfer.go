@@ -8,7 +8,7 @@ import (
 	"path"
 	"sort"
 
-	"golang.org/x/sys/unix"
+	"github.com/pipebuild/pipe/stages"
 )
 
 // The functions here run in the helper after it entered the merged
@@ -21,7 +21,7 @@ func upload(p string, r io.Reader, mode fs.FileMode) error {
 	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("write %s: is a %s, not a regular file", p, fileType(fi))
 	}
-	return writeFile(p, r, mode)
+	return stages.WriteHostFile(p, r, mode)
 }
 
 // download copies the machine file p to w. Symlinks are followed: inside
@@ -88,7 +88,7 @@ func copyTree(src *os.Root, dst string) error {
 		}
 	})
 	for i := len(created) - 1; i >= 0; i-- {
-		if cerr := os.Chmod(created[i].path, keptMode(created[i].mode)); cerr != nil && err == nil {
+		if cerr := os.Chmod(created[i].path, stages.KeptMode(created[i].mode)); cerr != nil && err == nil {
 			err = cerr
 		}
 	}
@@ -160,32 +160,6 @@ func copyFile(src *os.Root, rel, dst string, mode fs.FileMode) error {
 	}
 	defer in.Close()
 	return upload(dst, in, mode)
-}
-
-// writeFile writes r to p with mode. O_NOFOLLOW refuses a symlink at p.
-func writeFile(p string, r io.Reader, mode fs.FileMode) error {
-	out, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	_, err = io.Copy(out, r)
-	if err == nil {
-		// Chmod rather than the open mode: the umask must not change the
-		// image, and an existing file must take the new mode.
-		err = out.Chmod(keptMode(mode))
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return nil
-}
-
-// keptMode is the part of a mode that a copy preserves.
-func keptMode(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 }
 
 func fileType(fi fs.FileInfo) string {
